@@ -1,0 +1,3 @@
+from healthboard.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,125 @@
+"""``healthboard serve | once | check-config | simulate | demo``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from healthboard import __version__
+from healthboard.config import ConfigError, format_duration
+from healthboard.logs import setup_logging
+from healthboard.secrets import scrub
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="healthboard", description="Synthetic monitor for LLM APIs.")
+    parser.add_argument("--version", action="version", version=f"healthboard {__version__}")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="probe on schedule and serve /metrics and the JSON API")
+    serve.add_argument("--config", "-c", help="config file (default: the built-in default config)")
+    serve.add_argument("--listen", help="HOST:PORT to serve on (default: the config's listen, 0.0.0.0:9464)")
+
+    once = sub.add_parser("once", help="probe every target once, print the results; exit 0 all ok, 1 any failed, 2 config error")
+    once.add_argument("--config", "-c", help="config file (default: the built-in default config)")
+    once.add_argument("--format", choices=["table", "json"], default="table", help="json: one JSON object per check per line")
+
+    check = sub.add_parser("check-config", help="validate a config file without probing")
+    check.add_argument("file")
+
+    simulate = sub.add_parser("simulate", help="run the local provider simulator")
+    simulate.add_argument("--listen", default="127.0.0.1:8800", help="HOST:PORT (default 127.0.0.1:8800)")
+    simulate.add_argument("--scenario", help="scenario file (default: every call succeeds); see docs/SIMULATOR.md")
+
+    demo = sub.add_parser("demo", help="simulator with a scripted incident + exporter against it")
+    demo.add_argument("--listen", default="127.0.0.1:9464", help="exporter HOST:PORT (default 127.0.0.1:9464)")
+    demo.add_argument("--duration", type=float, default=0, help="stop after this many seconds (default: run until Ctrl-C)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    setup_logging(args.log_level)
+    try:
+        return _dispatch(args)
+    except ConfigError as exc:
+        print(scrub(str(exc)), file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from healthboard import runtime
+
+    if args.command == "check-config":
+        return _check_config(args.file)
+    if args.command == "serve":
+        config, path = runtime.load(args.config)
+        listen = args.listen or config.listen
+        try:
+            runtime.parse_listen(listen)
+        except ValueError as exc:
+            raise ConfigError("--listen", [(listen, str(exc))]) from None
+        return asyncio.run(runtime.serve(config, path, listen))
+    if args.command == "once":
+        return _once(args)
+    if args.command == "simulate":
+        from healthboard.demo import simulate
+
+        return asyncio.run(simulate(args.listen, args.scenario))
+    if args.command == "demo":
+        from healthboard.demo import demo
+
+        return asyncio.run(demo(args.listen, args.duration))
+    raise AssertionError(args.command)
+
+
+def _check_config(path: str) -> int:
+    from healthboard.config import load_config
+    from healthboard.targets import build_plan
+
+    config = load_config(path)
+    plan = build_plan(config)
+    print(f"{path}: valid. region {config.region}, {len(config.providers)} providers, {len(plan.targets)} targets would be probed.")
+    for target in plan.targets:
+        print(f"  {target.id:<50} every {format_duration(target.interval)}, timeout {format_duration(target.timeout)}, {target.kind} wire format")
+    for skipped in plan.skipped:
+        print(f"  provider {skipped.provider}: would be skipped: {skipped.reason}")
+    print(f"  estimated probe cost: ${plan.monthly_cost_usd:.2f}/month" + (f" (intervals stretched {plan.budget_factor:.2f}x by the budget)" if plan.budget_factor > 1 else ""))
+    return EXIT_OK
+
+
+def _once(args: argparse.Namespace) -> int:
+    from healthboard import runtime
+    from healthboard.service import plan_or_fail
+
+    config, path = runtime.load(args.config)
+    plan = plan_or_fail(config, path or "(built-in default config)")
+    for skipped in plan.skipped:
+        logging.getLogger("healthboard").warning("provider %s skipped: %s", skipped.provider, skipped.reason)
+    records = asyncio.run(runtime.run_once(plan, config))
+    if args.format == "json":
+        for record in records:
+            print(scrub(json.dumps(record.to_json(), separators=(",", ":"))))
+    else:
+        print(scrub(format_table(records)))
+    return EXIT_OK if all(r.ok for r in records) else EXIT_FAILED
+
+
+def format_table(records: Sequence["object"]) -> str:
+    rows = [("PROVIDER", "MODEL", "OK", "HTTP", "ERROR", "LATENCY", "TOKENS", "REQUEST-ID", "MESSAGE")]
+    for r in records:
+        rows.append((
+            r.provider, r.model, "ok" if r.ok else "FAIL", str(r.http_status or "-"), r.error_type.value if r.error_type else "-",
+            f"{r.latency_ms:.0f}ms", f"{r.input_tokens or 0}/{r.output_tokens or 0}", r.request_id or "-", (r.error_message or "")[:70],
+        ))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1] for row in rows).rstrip()

@@ -1,0 +1,17 @@
+"""Configuration: schema, loading, validation and error reporting."""
+
+from healthboard.config.durations import format_duration, parse_duration
+from healthboard.config.loader import ConfigError, load_config, parse_config
+from healthboard.config.model import Config, ModelConfig, Price, ProviderConfig
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "ModelConfig",
+    "Price",
+    "ProviderConfig",
+    "format_duration",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+]

@@ -1,0 +1,139 @@
+"""The configuration schema. Strict: unknown keys and wrong types are errors, never ignored."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from healthboard.config.durations import Duration
+
+KINDS = ("openai", "azure-openai", "anthropic", "gemini", "cohere")
+TokenParam = Literal["max_tokens", "max_completion_tokens"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Price(Strict):
+    """USD per million tokens."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+
+class ModelConfig(Strict):
+    name: str = Field(min_length=1)
+    check: str = Field(default="chat", pattern=r"^[a-z][a-z0-9_]*$")
+    interval: Duration | None = None
+    timeout: Duration | None = None
+    max_tokens: int | None = Field(default=None, ge=1)
+    token_param: TokenParam | None = None  # openai kinds: which field carries the output cap
+    prompt: str | None = None
+    price: Price | None = None
+    thinking: bool | None = None  # gemini: leave model's thinking on (default: off where allowed)
+
+
+class ProviderConfig(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    kind: Literal["openai", "azure-openai", "anthropic", "gemini", "cohere"]
+    base_url: str = Field(pattern=r"^https?://")
+    api_key: str | None = None  # usually ${ENV_VAR}; resolved when targets are built
+    api_key_file: str | None = None
+    api_version: str | None = None  # azure-openai only
+    headers: dict[str, str] = Field(default_factory=dict)
+    models: list[ModelConfig] = Field(min_length=1)
+    interval: Duration | None = None
+    timeout: Duration | None = None
+    max_tokens: int | None = Field(default=None, ge=1)
+    prompt: str | None = None
+    keep_alive: bool | None = None
+    enabled: bool = True
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _names_to_objects(cls, value: object) -> object:
+        if isinstance(value, list):
+            return [{"name": item} if isinstance(item, str) else item for item in value]
+        return value
+
+    @field_validator("api_version", mode="before")
+    @classmethod
+    def _date_to_text(cls, value: object) -> object:
+        # YAML reads an unquoted 2024-10-21 as a date
+        return value.isoformat() if hasattr(value, "isoformat") else value
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _checks(self) -> "ProviderConfig":
+        if self.api_key is not None and self.api_key_file is not None:
+            raise ValueError("set api_key or api_key_file, not both")
+        if self.kind == "azure-openai" and not self.api_version:
+            raise ValueError("kind azure-openai needs api_version (e.g. 2024-10-21)")
+        if self.kind != "azure-openai" and self.api_version:
+            raise ValueError("api_version is only for kind azure-openai")
+        seen: set[tuple[str, str]] = set()
+        for model in self.models:
+            key = (model.name, model.check)
+            if key in seen:
+                raise ValueError(f"model {model.name!r} (check {model.check!r}) is listed twice")
+            seen.add(key)
+        return self
+
+
+class HealthConfig(Strict):
+    """Semantics of /api/health (the operations report's healthy / degraded / unhealthy)."""
+
+    window: Duration = 300.0
+    unhealthy_failure_ratio: float = Field(default=0.10, ge=0, le=1)
+    degraded_p95: Duration = 3.0
+    rate_limit_share: float = Field(default=0.5, ge=0, le=1)  # 429s "dominate" above this share of failures
+
+
+class Config(Strict):
+    region: str = Field(default="default", pattern=r"^[A-Za-z0-9_.-]+$")
+    interval: Duration = 30.0
+    timeout: Duration = 3.0
+    recheck_interval: Duration = 10.0  # 0 disables re-checks
+    backoff_max: Duration = 600.0
+    concurrency: int = Field(default=64, ge=1)
+    prompt: str = "ping"
+    max_tokens: int = Field(default=1, ge=1)
+    keep_alive: bool = False
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    listen: str = "0.0.0.0:9464"
+    api_token: str | None = None  # bearer token for POST /api/targets/*; unset disables them
+    monthly_budget_usd: float | None = Field(default=None, gt=0)
+    recent_checks: int = Field(default=1000, ge=10)
+    health: HealthConfig = Field(default_factory=HealthConfig)
+    prices: dict[str, Price] = Field(default_factory=dict)
+    providers: list[ProviderConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _checks(self) -> "Config":
+        names = [p.name for p in self.providers]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"provider names must be unique; repeated: {', '.join(duplicates)}")
+        if self.interval <= 0:
+            raise ValueError("interval must be above 0")
+        if self.timeout <= 0:
+            raise ValueError("timeout must be above 0")
+        for provider in self.providers:
+            for model in provider.models:
+                interval = model.interval or provider.interval or self.interval
+                timeout = model.timeout or provider.timeout or self.timeout
+                if timeout >= interval:
+                    raise ValueError(
+                        f"{provider.name}/{model.name}: timeout {timeout:g}s must be shorter than interval {interval:g}s"
+                    )
+        if 0 < self.recheck_interval < self.timeout:
+            raise ValueError(
+                f"recheck_interval {self.recheck_interval:g}s must be at least the timeout {self.timeout:g}s (or 0 to disable)"
+            )
+        return self

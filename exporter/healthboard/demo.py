@@ -1,0 +1,80 @@
+"""``healthboard simulate`` and ``healthboard demo``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+
+from healthboard.config import parse_config
+from healthboard.runtime import packaged, parse_listen, running_exporter
+from healthboard.service import plan_or_fail
+from healthboard.simulator import Scenario, load_scenario, parse_scenario, running_simulator
+from healthboard.state import overall_health, target_health
+
+
+async def _until_stopped(duration: float) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if duration > 0:
+        loop.call_later(duration, stop.set)
+    await stop.wait()
+
+
+async def simulate(listen: str, scenario_path: str | None) -> int:
+    host, port = parse_listen(listen)
+    scenario = load_scenario(scenario_path) if scenario_path else Scenario()
+    async with running_simulator(scenario, host, port) as (_, url):
+        print(f"simulator listening on {url}", flush=True)
+        print(f"  openai:    base_url {url}/v1          anthropic: base_url {url}")
+        print(f"  gemini:    base_url {url}             cohere:    base_url {url}")
+        print(f"  azure:     base_url {url} (kind azure-openai)")
+        print(f"  control:   GET {url}/_sim/requests, PUT {url}/_sim/scenario (YAML body)", flush=True)
+        await _until_stopped(0)
+    return 0
+
+
+async def demo(listen: str, duration: float) -> int:
+    scenario = parse_scenario(packaged("demo-scenario.yml"), "demo-scenario.yml")
+    async with running_simulator(scenario) as (simulator, sim_url):
+        environ = {"HEALTHBOARD_SIM_URL": sim_url}
+        config = parse_config(packaged("demo.yml"), "(demo config)", environ)
+        plan = plan_or_fail(config, "(demo config)", environ)
+        async with running_exporter(config, plan, None, listen, environ) as (exporter, url):
+            print(f"""
+llm-healthboard demo: the exporter probes a local simulator of the providers every {config.interval:g}s.
+  landing page   {url}/
+  metrics        {url}/metrics
+  health         {url}/api/health        (HTTP 503 while unhealthy)
+  per target     {url}/api/metrics
+  failed checks  {url}/api/checks?failed=true&limit=20
+  simulator      {sim_url}/_sim/requests
+Scripted: openai/gpt-4o-mini answers 500 from t=20s to t=200s (a hard outage); anthropic turns slow at
+t=60s, then overloaded (529); cohere's key is invalid (an auth misconfiguration, not an outage).
+Press Ctrl-C to stop.
+""", flush=True)
+            started = time.monotonic()
+            reporter = asyncio.create_task(_report(exporter, started))
+            try:
+                await _until_stopped(duration)
+            finally:
+                reporter.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reporter
+    return 0
+
+
+async def _report(exporter, started: float) -> None:  # type: ignore[no-untyped-def]
+    while True:
+        await asyncio.sleep(5)
+        statuses = []
+        for state in exporter.scheduler.states.values():
+            status, _, _ = target_health(state, exporter.config.health)
+            statuses.append(f"{state.target.provider}={status}")
+        overall = overall_health(s.split("=")[1] for s in statuses)
+        print(f"[t={time.monotonic() - started:5.0f}s] overall {overall:<9} " + "  ".join(statuses), flush=True)
+        sys.stdout.flush()

@@ -1,0 +1,71 @@
+"""Anthropic Messages API: ``POST {base_url}/v1/messages`` with ``x-api-key`` and ``anthropic-version``.
+
+Errors are ``{"type": "error", "error": {"type", "message"}, "request_id"}``. ``overloaded_error`` (529)
+is an explicit overload; spend limits come as 429 ``rate_limit_error`` with
+``error.details.error_code == "enforced_spend_limit_reached"``, as 400 ``invalid_request_error`` naming the
+limit or credit balance, or as 402 ``billing_error``: all quota.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from healthboard.prober.base import Request, Verdict, WireFormat, as_int, json_request
+from healthboard.record import ErrorType
+from healthboard.targets import Target
+
+ANTHROPIC_VERSION = "2023-06-01"
+_SPEND_HINTS = ("credit balance is too low", "usage limits", "spend limit", "specified api usage limits")
+
+
+class AnthropicWire(WireFormat):
+    kind = "anthropic"
+    ratelimit_headers = {
+        "anthropic-ratelimit-requests-limit": ("requests", "limit"),
+        "anthropic-ratelimit-requests-remaining": ("requests", "remaining"),
+        "anthropic-ratelimit-tokens-limit": ("tokens", "limit"),
+        "anthropic-ratelimit-tokens-remaining": ("tokens", "remaining"),
+        "anthropic-ratelimit-input-tokens-limit": ("input_tokens", "limit"),
+        "anthropic-ratelimit-input-tokens-remaining": ("input_tokens", "remaining"),
+        "anthropic-ratelimit-output-tokens-limit": ("output_tokens", "limit"),
+        "anthropic-ratelimit-output-tokens-remaining": ("output_tokens", "remaining"),
+    }
+
+    def build_request(self, target: Target) -> Request:
+        headers = {"x-api-key": target.api_key.reveal(), "anthropic-version": ANTHROPIC_VERSION, **target.headers}
+        payload = {
+            "model": target.model,
+            "max_tokens": target.max_tokens,
+            "messages": [{"role": "user", "content": target.prompt}],
+        }
+        return json_request(f"{target.base_url}/v1/messages", headers, payload)
+
+    def judge_success(self, data: dict[str, Any]) -> Verdict:
+        if data.get("type") != "message" or not isinstance(data.get("content"), list):
+            return Verdict(False, ErrorType.INVALID_RESPONSE, "2xx reply is not a message with content")
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        return Verdict(True, input_tokens=as_int(usage.get("input_tokens")), output_tokens=as_int(usage.get("output_tokens")))
+
+    def error_type(self, status: int, data: dict[str, Any], headers: Mapping[str, str]) -> ErrorType:
+        error = data.get("error") if isinstance(data.get("error"), dict) else {}
+        kind = str(error.get("type") or "")
+        message = str(error.get("message") or "").lower()
+        details = error.get("details") if isinstance(error.get("details"), dict) else {}
+        if kind == "billing_error" or status == 402 or details.get("error_code") == "enforced_spend_limit_reached":
+            return ErrorType.QUOTA
+        if kind == "invalid_request_error" and any(h in message for h in _SPEND_HINTS):
+            return ErrorType.QUOTA
+        if kind == "overloaded_error":
+            return ErrorType.OVERLOADED
+        if kind in ("authentication_error", "permission_error"):
+            return ErrorType.AUTH
+        if kind == "not_found_error":
+            return ErrorType.NOT_FOUND
+        if kind == "rate_limit_error":
+            return ErrorType.RATE_LIMIT
+        return super().error_type(status, data, headers)
+
+    def body_request_id(self, data: dict[str, Any]) -> str | None:
+        value = data.get("request_id")
+        return value if isinstance(value, str) else None

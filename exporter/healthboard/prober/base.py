@@ -1,0 +1,180 @@
+"""What every wire format shares: the request it builds, the reply it reads, and generic classification."""
+
+from __future__ import annotations
+
+import dataclasses
+import email.utils
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from healthboard.record import ErrorType
+from healthboard.secrets import scrub
+from healthboard.targets import Target
+
+MAX_MESSAGE_CHARS = 200
+
+
+@dataclasses.dataclass(slots=True)
+class Request:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclasses.dataclass(slots=True)
+class Reply:
+    status: int
+    headers: Mapping[str, str]  # case-insensitive (aiohttp's CIMultiDictProxy) in real use
+    body: bytes
+
+
+@dataclasses.dataclass(slots=True)
+class Verdict:
+    """What a wire format makes of a reply."""
+
+    ok: bool
+    error_type: ErrorType | None = None
+    message: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    request_id: str | None = None
+
+
+def json_request(url: str, headers: dict[str, str], payload: dict[str, Any]) -> Request:
+    headers = {"Content-Type": "application/json", "Accept": "application/json", **headers}
+    return Request("POST", url, headers, json.dumps(payload, separators=(",", ":")).encode())
+
+
+def decode_json(body: bytes) -> Any:
+    """The parsed body, or None when it isn't JSON."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def short(text: object) -> str:
+    """A one-line, secret-free, bounded message."""
+    message = " ".join(str(text).split())
+    message = scrub(message)
+    return message if len(message) <= MAX_MESSAGE_CHARS else message[: MAX_MESSAGE_CHARS - 1] + "…"
+
+
+def status_error_type(status: int) -> ErrorType:
+    """Generic HTTP status → error type; wire formats refine it from the body."""
+    if status in (401, 403):
+        return ErrorType.AUTH
+    if status == 404:
+        return ErrorType.NOT_FOUND
+    if status == 429:
+        return ErrorType.RATE_LIMIT
+    if status == 529:
+        return ErrorType.OVERLOADED
+    if 500 <= status <= 599:
+        return ErrorType.SERVER_ERROR
+    if 400 <= status <= 499:
+        return ErrorType.BAD_REQUEST
+    return ErrorType.OTHER
+
+
+def as_int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``Retry-After`` (delta seconds or an HTTP date)."""
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return max(0.0, float(value) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+REQUEST_ID_HEADERS = ("x-request-id", "request-id", "apim-request-id", "x-trace-id", "x-goog-request-id")
+
+
+def request_id_from(headers: Mapping[str, str]) -> str | None:
+    for name in REQUEST_ID_HEADERS:
+        value = headers.get(name)
+        if value:
+            return short(value)[:128]
+    return None
+
+
+class WireFormat:
+    """One provider wire format. Subclasses build the request and judge the reply; nothing else."""
+
+    kind: str = ""
+    #: header name → (resource, "limit" | "remaining") for rate-limit headroom gauges
+    ratelimit_headers: Mapping[str, tuple[str, str]] = {}
+
+    def build_request(self, target: Target) -> Request:
+        raise NotImplementedError
+
+    def judge(self, reply: Reply) -> Verdict:
+        """Classify a complete reply. Success means 2xx *and* the provider's success shape."""
+        data = decode_json(reply.body)
+        if 200 <= reply.status <= 299:
+            if not isinstance(data, dict):
+                return Verdict(False, ErrorType.INVALID_RESPONSE, "2xx reply is not a JSON object")
+            if "error" in data and data["error"]:
+                return Verdict(False, ErrorType.INVALID_RESPONSE, f"2xx reply carries an error: {self.error_message(data) or 'error'}")
+            verdict = self.judge_success(data)
+        else:
+            error_type = self.error_type(reply.status, data if isinstance(data, dict) else {}, reply.headers)
+            message = self.error_message(data) if isinstance(data, dict) else None
+            if message is None:
+                message = f"HTTP {reply.status}" + ("" if data is not None else " (body is not JSON)")
+            verdict = Verdict(False, error_type, message)
+        if verdict.message:
+            verdict.message = short(verdict.message)
+        verdict.request_id = request_id_from(reply.headers) or (short(self.body_request_id(data))[:128] if isinstance(data, dict) and self.body_request_id(data) else None)
+        return verdict
+
+    def judge_success(self, data: dict[str, Any]) -> Verdict:
+        raise NotImplementedError
+
+    def error_type(self, status: int, data: dict[str, Any], headers: Mapping[str, str]) -> ErrorType:
+        return status_error_type(status)
+
+    def error_message(self, data: Any) -> str | None:
+        error = data.get("error") if isinstance(data, dict) else None
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+        if isinstance(error, str):
+            return error
+        if isinstance(data, dict) and isinstance(data.get("message"), str):
+            return data["message"]
+        return None
+
+    def body_request_id(self, data: dict[str, Any]) -> str | None:
+        return None
+
+    def ratelimit(self, headers: Mapping[str, str]) -> dict[str, float]:
+        """Rate-limit headroom the reply advertises: {"remaining_requests": 499.0, "limit_tokens": …}."""
+        found: dict[str, float] = {}
+        for header, (resource, which) in self.ratelimit_headers.items():
+            value = headers.get(header)
+            if value is None:
+                continue
+            try:
+                found[f"{which}_{resource}"] = float(value)
+            except ValueError:
+                continue
+        return found

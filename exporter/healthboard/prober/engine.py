@@ -1,0 +1,276 @@
+"""The HTTP engine: sends a wire format's request, times every phase, reads the body under a cap and a
+deadline, and turns any outcome (reply or exception) into exactly one CheckRecord.
+
+Phases come from aiohttp tracing (DNS, connection) plus a connector hook that stamps the moment the TCP
+connection is up, so TLS is measured apart from TCP connect. All stamps use time.perf_counter(), taken in
+the callbacks themselves, so event-loop scheduling noise after the fact doesn't leak into the figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import dataclasses
+import logging
+import socket
+import ssl
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import aiohttp
+
+from healthboard.pricing import cost_usd
+from healthboard.prober import WIRE_FORMATS
+from healthboard.prober.base import Reply, retry_after_seconds, short
+from healthboard.record import CheckRecord, ErrorType
+from healthboard.targets import Target
+
+log = logging.getLogger(__name__)
+clock = time.perf_counter
+
+
+@dataclasses.dataclass(slots=True)
+class Stamps:
+    start: float = 0.0
+    conn_start: float | None = None
+    dns_start: float | None = None
+    dns_end: float | None = None
+    tcp_end: float | None = None
+    conn_end: float | None = None
+    headers: float | None = None
+    end: float | None = None
+    https: bool = False
+
+    def phases(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        if self.dns_start is not None and self.dns_end is not None:
+            out["dns"] = self.dns_end - self.dns_start
+        connected = self.tcp_end if self.tcp_end is not None else self.conn_end
+        if self.conn_start is not None and connected is not None:
+            out["connect"] = connected - (self.dns_end if self.dns_end is not None else self.conn_start)
+        if self.https and self.tcp_end is not None and self.conn_end is not None:
+            out["tls"] = self.conn_end - self.tcp_end
+        if self.headers is not None:
+            out["ttfb"] = self.headers - (self.conn_end if self.conn_end is not None else self.start)
+            if self.end is not None:
+                out["transfer"] = self.end - self.headers
+        return out
+
+    def stalled_in(self) -> str:
+        if self.headers is not None:
+            return "transfer (body still arriving)"
+        if self.conn_end is not None:
+            return "ttfb (waiting for response headers)"
+        if self.tcp_end is not None:
+            return "tls"
+        if self.dns_end is not None or self.conn_start is not None:
+            return "connect"
+        return "dns"
+
+
+_stamps: contextvars.ContextVar[Stamps | None] = contextvars.ContextVar("healthboard_stamps", default=None)
+
+
+class _StampingLoop:
+    """Event-loop proxy for one connector: stamps the moment aiohttp hands a connected socket to
+    ``loop.create_connection`` for the TLS handshake. Stamps go to the calling task's probe (a contextvar),
+    so concurrent probes never see each other's times."""
+
+    __slots__ = ("_loop",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    async def create_connection(self, *args: Any, **kwargs: Any) -> Any:
+        stamps = _stamps.get()
+        if stamps is not None and kwargs.get("sock") is not None:
+            stamps.tcp_end = clock()
+        return await self._loop.create_connection(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loop, name)
+
+
+class _StampingConnector(aiohttp.TCPConnector):
+    """TCPConnector that records when TCP is connected, before the TLS handshake starts.
+
+    aiohttp connects the socket with aiohappyeyeballs, then calls ``self._loop.create_connection(sock=…)``
+    to wrap it in TLS; the proxy stamps that hand-over without copying aiohttp code.
+    tests/test_engine.py checks the TLS phase is measured, so an aiohttp change that bypasses this fails CI."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._loop = _StampingLoop(self._loop)  # type: ignore[assignment]
+
+
+def _on(attribute: str):
+    async def callback(session: Any, ctx: SimpleNamespace, params: Any) -> None:
+        stamps = ctx.trace_request_ctx
+        if isinstance(stamps, Stamps):
+            setattr(stamps, attribute, clock())
+
+    return callback
+
+
+def _trace_config() -> aiohttp.TraceConfig:
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_create_start.append(_on("conn_start"))
+    trace.on_connection_create_end.append(_on("conn_end"))
+    trace.on_dns_resolvehost_start.append(_on("dns_start"))
+    trace.on_dns_resolvehost_end.append(_on("dns_end"))
+    return trace
+
+
+class ProbeEngine:
+    """Owns the HTTP client sessions. Use as ``async with ProbeEngine() as engine: await engine.probe(t)``."""
+
+    def __init__(self, max_body_bytes: int = 1_048_576, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.max_body_bytes = max_body_bytes
+        self.ssl_context = ssl_context
+        self._fresh: aiohttp.ClientSession | None = None
+        self._pooled: aiohttp.ClientSession | None = None
+
+    def _session(self, keep_alive: bool) -> aiohttp.ClientSession:
+        if keep_alive:
+            if self._pooled is None:
+                self._pooled = self._new_session(force_close=False)
+            return self._pooled
+        if self._fresh is None:
+            self._fresh = self._new_session(force_close=True)
+        return self._fresh
+
+    def _new_session(self, force_close: bool) -> aiohttp.ClientSession:
+        connector = _StampingConnector(
+            limit=0,
+            force_close=force_close,
+            use_dns_cache=not force_close,  # a fresh connection per probe resolves DNS every time
+            ssl=self.ssl_context if self.ssl_context is not None else True,
+            family=socket.AF_UNSPEC,
+        )
+        return aiohttp.ClientSession(
+            connector=connector,
+            trace_configs=[_trace_config()],
+            timeout=aiohttp.ClientTimeout(total=None),  # the probe's own deadline governs
+            auto_decompress=True,
+            skip_auto_headers=("User-Agent",),
+            headers={"User-Agent": "llm-healthboard"},
+        )
+
+    async def __aenter__(self) -> "ProbeEngine":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        for session in (self._fresh, self._pooled):
+            if session is not None:
+                await session.close()
+        self._fresh = self._pooled = None
+
+    async def probe(self, target: Target, scheduled: bool = True) -> CheckRecord:
+        """Run one probe. Never raises (except cancellation): every outcome is a record."""
+        wire = WIRE_FORMATS[target.kind]
+        request = wire.build_request(target)
+        stamps = Stamps(https=request.url.startswith("https:"))
+        wall = time.time()
+        status: int | None = None
+        headers: Any = {}
+        body = b""
+        error: tuple[ErrorType, str] | None = None
+        token = _stamps.set(stamps)
+        stamps.start = clock()
+        try:
+            async with asyncio.timeout(target.timeout):
+                async with self._session(target.keep_alive).request(
+                    request.method,
+                    request.url,
+                    headers=request.headers,
+                    data=request.body,
+                    allow_redirects=False,
+                    trace_request_ctx=stamps,
+                ) as response:
+                    stamps.headers = clock()
+                    status, headers = response.status, response.headers
+                    body, error = await self._read_body(response)
+                    stamps.end = clock()
+        except TimeoutError:
+            error = (ErrorType.TIMEOUT, f"no complete response within {target.timeout:g}s; stalled in {stamps.stalled_in()}")
+        except aiohttp.ClientConnectorDNSError as exc:
+            error = (ErrorType.DNS, f"DNS lookup failed: {exc.os_error}")
+        except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientConnectorSSLError, aiohttp.ClientSSLError) as exc:
+            error = (ErrorType.TLS, f"TLS failed: {_reason(exc)}")
+        except aiohttp.ClientConnectorError as exc:
+            error = (ErrorType.CONNECT, f"connection failed: {_reason(exc)}")
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError) as exc:
+            error = (ErrorType.CONNECT, f"connection lost: {_reason(exc)}")
+        except aiohttp.ClientResponseError as exc:
+            error = (ErrorType.INVALID_RESPONSE, f"malformed HTTP response: {exc.message}")
+        except ssl.SSLError as exc:
+            error = (ErrorType.TLS, f"TLS failed: {exc.reason or exc}")
+        except OSError as exc:
+            error = (ErrorType.CONNECT, f"connection failed: {exc.strerror or exc}")
+        except aiohttp.ClientError as exc:
+            error = (ErrorType.OTHER, f"{type(exc).__name__}: {exc}")
+        finally:
+            _stamps.reset(token)
+        finished = stamps.end if stamps.end is not None else clock()
+        latency_ms = (finished - stamps.start) * 1000
+        record = CheckRecord(
+            ts=wall,
+            provider=target.provider,
+            model=target.model,
+            region=target.region,
+            check=target.check,
+            ok=False,
+            http_status=status,
+            error_type=None,
+            latency_ms=latency_ms,
+            phases=stamps.phases(),
+            scheduled=scheduled,
+        )
+        if status is not None:
+            record.ratelimit = wire.ratelimit(headers)
+            if status == 429 or status == 503:
+                record.retry_after = retry_after_seconds(headers)
+        if error is not None:
+            record.error_type, record.error_message = error[0], short(error[1])
+            if status is not None:
+                from healthboard.prober.base import request_id_from
+
+                record.request_id = request_id_from(headers)
+            return record
+        verdict = wire.judge(Reply(status or 0, headers, body))
+        record.ok = verdict.ok
+        record.error_type = verdict.error_type
+        record.error_message = verdict.message
+        record.request_id = verdict.request_id
+        record.input_tokens = verdict.input_tokens
+        record.output_tokens = verdict.output_tokens
+        record.cost_usd = cost_usd(target.price, verdict.input_tokens, verdict.output_tokens)
+        return record
+
+    async def _read_body(self, response: aiohttp.ClientResponse) -> tuple[bytes, tuple[ErrorType, str] | None]:
+        cap = self.max_body_bytes
+        if response.content_length is not None and response.content_length > cap:
+            return b"", (ErrorType.INVALID_RESPONSE, f"body of {response.content_length} bytes is over the {cap}-byte cap")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_any():
+            size += len(chunk)
+            if size > cap:
+                return b"", (ErrorType.INVALID_RESPONSE, f"body is over the {cap}-byte cap")
+            chunks.append(chunk)
+        return b"".join(chunks), None
+
+
+def _reason(exc: BaseException) -> str:
+    inner = getattr(exc, "os_error", None) or exc.__cause__ or exc
+    if isinstance(inner, ssl.SSLCertVerificationError):
+        return inner.verify_message or str(inner)
+    if isinstance(inner, ssl.SSLError):
+        return inner.reason or str(inner)
+    if isinstance(inner, OSError) and inner.strerror:
+        return inner.strerror
+    return str(inner) or type(inner).__name__

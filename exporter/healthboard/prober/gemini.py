@@ -1,0 +1,73 @@
+"""Google Gemini API: ``POST {base_url}/v1beta/models/{model}:generateContent``.
+
+The key travels in the ``x-goog-api-key`` header, never in the URL (where it would leak into logs and
+error messages). Errors are ``{"error": {"code", "message", "status", "details": [...]}}``; an invalid key is
+400 INVALID_ARGUMENT with an ErrorInfo reason ``API_KEY_INVALID``; a 503 UNAVAILABLE saying the model is
+overloaded is an explicit overload; a 429 whose QuotaFailure names a per-day quota is quota.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from healthboard.prober.base import Request, Verdict, WireFormat, as_int, json_request
+from healthboard.record import ErrorType
+from healthboard.targets import Target
+
+#: Models whose thinking can be switched off with thinkingBudget 0 (2.5 Pro can't; 2.0 has none).
+THINKING_OFF_ALLOWED = re.compile(r"^gemini-2\.5-flash")
+_AUTH_REASONS = {"API_KEY_INVALID", "API_KEY_SERVICE_BLOCKED", "API_KEY_HTTP_REFERRER_BLOCKED", "API_KEY_IP_ADDRESS_BLOCKED"}
+
+
+def _details(data: dict[str, Any]) -> list[dict[str, Any]]:
+    error = data.get("error") if isinstance(data.get("error"), dict) else {}
+    details = error.get("details")
+    return [d for d in details if isinstance(d, dict)] if isinstance(details, list) else []
+
+
+class GeminiWire(WireFormat):
+    kind = "gemini"
+
+    def build_request(self, target: Target) -> Request:
+        generation: dict[str, Any] = {"maxOutputTokens": target.max_tokens}
+        if not target.thinking and THINKING_OFF_ALLOWED.match(target.model):
+            generation["thinkingConfig"] = {"thinkingBudget": 0}
+        payload = {"contents": [{"role": "user", "parts": [{"text": target.prompt}]}], "generationConfig": generation}
+        headers = {"x-goog-api-key": target.api_key.reveal(), **target.headers}
+        url = f"{target.base_url}/v1beta/models/{quote(target.model, safe='')}:generateContent"
+        return json_request(url, headers, payload)
+
+    def judge_success(self, data: dict[str, Any]) -> Verdict:
+        candidates = data.get("candidates")
+        if not isinstance(candidates, list) or not candidates:
+            feedback = data.get("promptFeedback")
+            reason = feedback.get("blockReason") if isinstance(feedback, dict) else None
+            return Verdict(False, ErrorType.INVALID_RESPONSE, f"2xx reply has no candidates{f' (blocked: {reason})' if reason else ''}")
+        usage = data.get("usageMetadata") if isinstance(data.get("usageMetadata"), dict) else {}
+        output = as_int(usage.get("candidatesTokenCount"))
+        thoughts = as_int(usage.get("thoughtsTokenCount"))
+        if thoughts:
+            output = (output or 0) + thoughts
+        return Verdict(True, input_tokens=as_int(usage.get("promptTokenCount")), output_tokens=output)
+
+    def error_type(self, status: int, data: dict[str, Any], headers: Mapping[str, str]) -> ErrorType:
+        error = data.get("error") if isinstance(data.get("error"), dict) else {}
+        state = str(error.get("status") or "")
+        message = str(error.get("message") or "").lower()
+        details = _details(data)
+        reasons = {str(d.get("reason")) for d in details if d.get("reason")}
+        if reasons & _AUTH_REASONS or state in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
+            return ErrorType.AUTH
+        if status == 429:
+            quota_ids = [
+                str(v.get("quotaId", "")) for d in details for v in (d.get("violations") or []) if isinstance(v, dict)
+            ]
+            return ErrorType.QUOTA if any("PerDay" in q for q in quota_ids) else ErrorType.RATE_LIMIT
+        if state == "FAILED_PRECONDITION" and "billing" in message:
+            return ErrorType.QUOTA
+        if status == 503 and "overloaded" in message:
+            return ErrorType.OVERLOADED
+        return super().error_type(status, data, headers)

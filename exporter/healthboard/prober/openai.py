@@ -1,0 +1,90 @@
+"""OpenAI Chat Completions (``POST {base_url}/chat/completions``) and every OpenAI-compatible API
+(xAI, Mistral, Groq, DeepSeek, OpenRouter, vLLM, LiteLLM, Ollama…), plus the Azure OpenAI variant.
+
+Errors are ``{"error": {"message", "type", "param", "code"}}``; a 429 with code/type
+``insufficient_quota`` is billing exhaustion (quota), any other 429 a rate limit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from healthboard.prober.base import Request, Verdict, WireFormat, as_int, json_request
+from healthboard.record import ErrorType
+from healthboard.targets import Target
+
+#: Reasoning models refuse ``max_tokens`` and take ``max_completion_tokens``.
+REASONING_MODEL = re.compile(r"^(o\d+(-|$)|gpt-5)")
+
+_QUOTA_CODES = {"insufficient_quota", "billing_hard_limit_reached", "billing_not_active", "quota_exceeded"}
+_OVERLOAD_HINTS = ("overloaded", "engine is currently overloaded", "server_is_overloaded")
+
+
+def token_param(target: Target) -> str:
+    if target.token_param:
+        return target.token_param
+    return "max_completion_tokens" if REASONING_MODEL.match(target.model) else "max_tokens"
+
+
+class OpenAIWire(WireFormat):
+    kind = "openai"
+    ratelimit_headers = {
+        "x-ratelimit-limit-requests": ("requests", "limit"),
+        "x-ratelimit-remaining-requests": ("requests", "remaining"),
+        "x-ratelimit-limit-tokens": ("tokens", "limit"),
+        "x-ratelimit-remaining-tokens": ("tokens", "remaining"),
+    }
+
+    def payload(self, target: Target) -> dict[str, Any]:
+        return {
+            "model": target.model,
+            "messages": [{"role": "user", "content": target.prompt}],
+            token_param(target): target.max_tokens,
+            "stream": False,
+        }
+
+    def build_request(self, target: Target) -> Request:
+        headers = {"Authorization": f"Bearer {target.api_key.reveal()}", **target.headers}
+        return json_request(f"{target.base_url}/chat/completions", headers, self.payload(target))
+
+    def judge_success(self, data: dict[str, Any]) -> Verdict:
+        choices = data.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            return Verdict(False, ErrorType.INVALID_RESPONSE, "2xx reply has no choices")
+        message = choices[0].get("message")
+        if not isinstance(message, dict):
+            return Verdict(False, ErrorType.INVALID_RESPONSE, "2xx reply's first choice has no message")
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        return Verdict(True, input_tokens=as_int(usage.get("prompt_tokens")), output_tokens=as_int(usage.get("completion_tokens")))
+
+    def error_type(self, status: int, data: dict[str, Any], headers: Mapping[str, str]) -> ErrorType:
+        error = data.get("error") if isinstance(data.get("error"), dict) else {}
+        code, kind = str(error.get("code") or ""), str(error.get("type") or "")
+        message = str(error.get("message") or "").lower()
+        if code in _QUOTA_CODES or kind in _QUOTA_CODES:
+            return ErrorType.QUOTA
+        if status == 404 or code in ("model_not_found", "DeploymentNotFound"):
+            return ErrorType.NOT_FOUND
+        if status >= 500 and (code in _OVERLOAD_HINTS or any(h in message for h in _OVERLOAD_HINTS)):
+            return ErrorType.OVERLOADED
+        return super().error_type(status, data, headers)
+
+
+class AzureOpenAIWire(OpenAIWire):
+    """Azure OpenAI: ``{base_url}/openai/deployments/{deployment}/chat/completions?api-version=…``, ``api-key`` header.
+    The model name in the config is the deployment name."""
+
+    kind = "azure-openai"
+
+    def build_request(self, target: Target) -> Request:
+        url = (
+            f"{target.base_url}/openai/deployments/{quote(target.model, safe='')}/chat/completions"
+            f"?api-version={quote(target.api_version or '', safe='')}"
+        )
+        headers = {"api-key": target.api_key.reveal(), **target.headers}
+        payload = self.payload(target)
+        del payload["model"]
+        return json_request(url, headers, payload)

@@ -1,0 +1,96 @@
+"""The check record: one probe's outcome, the unit that flows to metrics, the ring and the sink."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import uuid
+from typing import Any
+
+
+class ErrorType(str, enum.Enum):
+    """Exactly one per failed probe; the most specific wins.
+
+    The product spec's six types (auth, rate_limit, 5xx, timeout, dns, other), refined.
+    """
+
+    AUTH = "auth"
+    QUOTA = "quota"
+    RATE_LIMIT = "rate_limit"
+    OVERLOADED = "overloaded"
+    SERVER_ERROR = "5xx"
+    TIMEOUT = "timeout"
+    DNS = "dns"
+    CONNECT = "connect"
+    TLS = "tls"
+    NOT_FOUND = "not_found"
+    BAD_REQUEST = "bad_request"
+    INVALID_RESPONSE = "invalid_response"
+    OTHER = "other"
+
+    def __str__(self) -> str:  # so f-strings and labels read "5xx", not "ErrorType.SERVER_ERROR"
+        return self.value
+
+
+#: Failures that say something is wrong with *our* probe (key, billing, model name, request),
+#: not with the provider. They never count toward outage alerts and never trigger re-checks.
+MISCONFIGURATION_TYPES = frozenset({ErrorType.AUTH, ErrorType.QUOTA, ErrorType.NOT_FOUND, ErrorType.BAD_REQUEST})
+#: Failures answered by slowing down (interval doubling), not by re-checking sooner.
+BACKOFF_TYPES = frozenset({ErrorType.RATE_LIMIT, ErrorType.QUOTA})
+#: Failures that suggest the provider is failing: these trigger fast re-checks.
+OUTAGE_TYPES = frozenset(ErrorType) - MISCONFIGURATION_TYPES - {ErrorType.RATE_LIMIT}
+
+PHASES = ("dns", "connect", "tls", "ttfb", "transfer")
+
+
+@dataclasses.dataclass(slots=True)
+class CheckRecord:
+    """One probe result. Field names follow the product spec's ``llm_checks`` data model."""
+
+    ts: float  # unix seconds at probe start
+    provider: str
+    model: str
+    region: str
+    check: str
+    ok: bool
+    http_status: int | None
+    error_type: ErrorType | None
+    latency_ms: float
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    request_id: str | None = None
+    error_message: str | None = None
+    phases: dict[str, float] = dataclasses.field(default_factory=dict)  # seconds per phase
+    scheduled: bool = True  # False for a re-check after a failure (see docs: unbiased counters)
+    cost_usd: float = 0.0
+    retry_after: float | None = None  # seconds, from a Retry-After header
+    ratelimit: dict[str, float] = dataclasses.field(default_factory=dict)  # e.g. remaining_requests
+    id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
+
+    @property
+    def target_id(self) -> str:
+        return f"{self.provider}/{self.model}/{self.check}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as the JSON API and ``once --format json`` print it."""
+        import datetime as _dt
+
+        return {
+            "id": self.id,
+            "ts": _dt.datetime.fromtimestamp(self.ts, tz=_dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "provider": self.provider,
+            "model": self.model,
+            "region": self.region,
+            "check": self.check,
+            "ok": self.ok,
+            "http_status": self.http_status,
+            "error_type": self.error_type.value if self.error_type else None,
+            "latency_ms": round(self.latency_ms, 3),
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "request_id": self.request_id,
+            "error_message": self.error_message,
+            "phases_ms": {k: round(v * 1000, 3) for k, v in self.phases.items()},
+            "scheduled": self.scheduled,
+            "cost_usd": self.cost_usd,
+        }

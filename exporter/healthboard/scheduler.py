@@ -1,0 +1,196 @@
+"""The scheduler: every target on its own interval, spread across it, with fast re-checks after an
+outage-like failure and interval doubling on 429s.
+
+Data flows one way: the scheduler runs a probe and hands the record to its listeners (metrics, the
+recent-checks ring, the sink); it never reads anything back from them.
+
+Unbiased counters: the regular ticks of a target are fixed in time (a grid of ``offset + k × interval``),
+whatever happens in between. Only those *scheduled* probes are counted in ``llm_probe_requests_total`` and
+``llm_probe_failures_total``, so their ratio samples the provider at a constant rate. The extra re-checks
+after a failure are counted apart (``llm_probe_rechecks_total``) and feed only the last-result and
+consecutive-failure gauges, which is what makes a hard outage visible within seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Callable
+
+from healthboard.metrics import Metrics
+from healthboard.prober.engine import ProbeEngine
+from healthboard.record import BACKOFF_TYPES, OUTAGE_TYPES, CheckRecord
+from healthboard.state import TargetState
+from healthboard.targets import Target
+
+log = logging.getLogger(__name__)
+Listener = Callable[[CheckRecord, TargetState], None]
+
+
+def spread_offsets(targets: list[Target]) -> dict[str, float]:
+    """Evenly spaced start offsets per interval group, in a stable order (by target id)."""
+    groups: dict[float, list[Target]] = {}
+    for target in targets:
+        groups.setdefault(target.interval, []).append(target)
+    offsets: dict[str, float] = {}
+    for interval, members in groups.items():
+        members.sort(key=lambda t: t.id)
+        for index, target in enumerate(members):
+            offsets[target.id] = interval * index / len(members)
+    return offsets
+
+
+class Scheduler:
+    def __init__(
+        self,
+        engine: ProbeEngine,
+        metrics: Metrics,
+        *,
+        concurrency: int = 64,
+        recheck_interval: float = 10.0,
+        backoff_max: float = 600.0,
+    ) -> None:
+        self.engine = engine
+        self.metrics = metrics
+        self.recheck_interval = recheck_interval
+        self.backoff_max = backoff_max
+        self.listeners: list[Listener] = []
+        self.states: dict[str, TargetState] = {}
+        self._offsets: dict[str, float] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._resumed: dict[str, asyncio.Event] = {}
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._epoch = asyncio.get_running_loop().time()
+        self._started = False
+
+    # -- configuration ---------------------------------------------------------------------------
+
+    def configure(self, targets: list[Target], *, concurrency: int | None = None, recheck_interval: float | None = None,
+                  backoff_max: float | None = None) -> None:
+        """Apply a (new) target list: keep state of targets that stay, start new ones, stop removed ones."""
+        if concurrency is not None and concurrency != self._semaphore._value:  # noqa: SLF001
+            self._semaphore = asyncio.Semaphore(concurrency)
+        if recheck_interval is not None:
+            self.recheck_interval = recheck_interval
+        if backoff_max is not None:
+            self.backoff_max = backoff_max
+        wanted = {t.id: t for t in targets}
+        for target_id in [i for i in self.states if i not in wanted]:
+            self._stop(target_id)
+            del self.states[target_id]
+            self.metrics.remove_target(target_id)
+        self._offsets = spread_offsets(targets)
+        for target in targets:
+            state = self.states.get(target.id)
+            if state is None:
+                self.states[target.id] = TargetState(target)
+                self.metrics.add_target(target)
+            elif state.target != target:
+                state.target = target
+                state.effective_interval = target.interval
+                state.backoff_level = 0
+                self.metrics.add_target(target)
+                self._stop(target.id)
+            self.metrics.paused.labels(*target.labels).set(1 if self.states[target.id].paused else 0)
+        self.metrics.targets.set(len(targets))
+        if self._started:
+            for target_id in self.states:
+                if target_id not in self._tasks:
+                    self._start(target_id)
+
+    def start(self) -> None:
+        self._started = True
+        for target_id in self.states:
+            if target_id not in self._tasks:
+                self._start(target_id)
+
+    async def stop(self) -> None:
+        self._started = False
+        tasks = list(self._tasks.values())
+        for target_id in list(self._tasks):
+            self._stop(target_id)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _start(self, target_id: str) -> None:
+        self._resumed.setdefault(target_id, asyncio.Event())
+        self._tasks[target_id] = asyncio.create_task(self._run(target_id), name=f"probe {target_id}")
+
+    def _stop(self, target_id: str) -> None:
+        task = self._tasks.pop(target_id, None)
+        if task is not None:
+            task.cancel()
+
+    # -- kill switch ------------------------------------------------------------------------------
+
+    def pause(self, target_id: str) -> None:
+        state = self.states[target_id]
+        state.paused = True
+        self._resumed.setdefault(target_id, asyncio.Event()).clear()
+        self.metrics.paused.labels(*state.target.labels).set(1)
+
+    def resume(self, target_id: str) -> None:
+        state = self.states[target_id]
+        state.paused = False
+        self._resumed.setdefault(target_id, asyncio.Event()).set()
+        self.metrics.paused.labels(*state.target.labels).set(0)
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def next_tick(self, target_id: str, now: float) -> float:
+        """The first grid point strictly after ``now`` for this target."""
+        state = self.states[target_id]
+        interval = state.target.interval
+        offset = self._offsets.get(target_id, 0.0)
+        k = math.floor((now - self._epoch - offset) / interval) + 1
+        return self._epoch + offset + k * interval
+
+    async def _run(self, target_id: str) -> None:
+        loop = asyncio.get_running_loop()
+        next_regular = self.next_tick(target_id, loop.time() - 1e-9)
+        next_recheck: float | None = None
+        while True:
+            state = self.states[target_id]
+            scheduled = next_recheck is None or next_recheck >= next_regular
+            due = next_regular if scheduled else next_recheck
+            assert due is not None
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if state.paused:
+                await self._resumed[target_id].wait()
+                next_regular, next_recheck = self.next_tick(target_id, loop.time()), None
+                continue
+            async with self._semaphore:
+                self.metrics.lag.observe(max(0.0, loop.time() - due))
+                record = await self.engine.probe(state.target, scheduled=scheduled)
+            state.record(record)
+            for listener in self.listeners:
+                try:
+                    listener(record, state)
+                except Exception:  # a broken listener must not stop probing
+                    log.exception("listener %r failed on a record of %s", listener, target_id)
+            now = loop.time()
+            next_recheck = None
+            was_backing_off = state.backoff_level > 0
+            if record.error_type in BACKOFF_TYPES:
+                state.backoff_level += 1
+            else:
+                state.backoff_level = 0
+                if record.error_type in OUTAGE_TYPES and self.recheck_interval > 0:
+                    next_recheck = now + self.recheck_interval
+            if scheduled or state.backoff_level or was_backing_off:
+                next_regular = self._after(state, target_id, now, record)
+            if next_recheck is not None and next_recheck > next_regular - self.recheck_interval / 2:
+                next_recheck = None  # the regular tick comes soon enough
+            self.metrics.interval.labels(*state.target.labels).set(state.effective_interval)
+
+    def _after(self, state: TargetState, target_id: str, now: float, record: CheckRecord) -> float:
+        if state.backoff_level == 0:
+            state.effective_interval = state.target.interval
+            return self.next_tick(target_id, now)
+        stretched = state.target.interval * 2 ** state.backoff_level
+        wait = min(self.backoff_max, max(stretched, record.retry_after or 0.0))
+        wait = max(wait, state.target.interval)
+        state.effective_interval = wait
+        return now + wait

@@ -1,0 +1,141 @@
+"""The exporter service: config → plan → scheduler → listeners (metrics, recent-checks ring, sink)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from healthboard.config import Config, ConfigError, load_config, parse_config
+from healthboard.metrics import Metrics
+from healthboard.prober.engine import ProbeEngine
+from healthboard.record import CheckRecord
+from healthboard.scheduler import Scheduler
+from healthboard.secrets import REDACTED, Secret
+from healthboard.state import RecentChecks, TargetState
+from healthboard.targets import Plan, build_plan
+
+log = logging.getLogger(__name__)
+
+
+class NoTargets(ConfigError):
+    """The config is valid but nothing can be probed (every provider skipped)."""
+
+
+def plan_or_fail(config: Config, source: str, environ: Mapping[str, str] | None = None) -> Plan:
+    plan = build_plan(config, environ)
+    if not plan.targets:
+        reasons = [(f"provider {s.provider}", f"skipped: {s.reason}") for s in plan.skipped] or [("providers", "none configured")]
+        reasons.append((
+            "what to do",
+            "export the API key variables the config names (e.g. OPENAI_API_KEY), set api_key_file, "
+            "or run `make demo` to try it against the built-in simulator",
+        ))
+        raise NoTargets(source, reasons)
+    return plan
+
+
+def log_plan(plan: Plan) -> None:
+    for skipped in plan.skipped:
+        log.warning("provider %s skipped: %s", skipped.provider, skipped.reason)
+    if plan.budget_factor > 1:
+        log.warning(
+            "monthly budget: probe intervals stretched %.2fx to stay within budget (estimated $%.2f/month)",
+            plan.budget_factor,
+            plan.monthly_cost_usd,
+        )
+    log.info("probing %d targets (estimated $%.2f/month)", len(plan.targets), plan.monthly_cost_usd)
+
+
+class Exporter:
+    def __init__(self, config_path: str | None, config: Config, plan: Plan, engine: ProbeEngine, metrics: Metrics | None = None,
+                 environ: Mapping[str, str] | None = None) -> None:
+        self.config_path = config_path
+        self.config = config
+        self.plan = plan
+        self.environ = environ
+        self.engine = engine
+        self.metrics = metrics or Metrics()
+        self.recent = RecentChecks(config.recent_checks)
+        self.scheduler = Scheduler(
+            engine, self.metrics, concurrency=config.concurrency, recheck_interval=config.recheck_interval, backoff_max=config.backoff_max
+        )
+        self.scheduler.listeners.append(self._observe)
+        self.scheduler.configure(plan.targets)
+        self._set_plan_metrics()
+        self.metrics.config_loaded(True)
+        self.last_reload_error: str | None = None
+
+    def _observe(self, record: CheckRecord, state: TargetState) -> None:
+        self.metrics.observe(record, state.consecutive, state.consecutive_outage)
+        self.recent.add(record)
+
+    def _set_plan_metrics(self) -> None:
+        self.metrics.budget_factor.set(self.plan.budget_factor)
+        self.metrics.monthly_cost.set(self.plan.monthly_cost_usd)
+
+    @property
+    def api_token(self) -> Secret | None:
+        return self.plan.api_token
+
+    def start(self) -> None:
+        self.scheduler.start()
+
+    async def stop(self) -> None:
+        await self.scheduler.stop()
+        await self.engine.close()
+
+    def reload(self, text: str | None = None) -> None:
+        """Load the config file again (or ``text``). A bad config raises ConfigError and changes nothing."""
+        source = self.config_path or "<config>"
+        try:
+            if text is not None:
+                config = parse_config(text, source, self.environ)
+            elif self.config_path:
+                config = load_config(self.config_path, self.environ)
+            else:
+                raise ConfigError(source, [("reload", "this exporter runs an embedded config; there is no file to reload")])
+            plan = plan_or_fail(config, source, self.environ)
+        except ConfigError as exc:
+            self.metrics.config_loaded(False)
+            self.last_reload_error = str(exc)
+            log.error("config reload refused, the previous config keeps running:\n%s", exc)
+            raise
+        self.config, self.plan = config, plan
+        self.engine.max_body_bytes = config.max_body_bytes
+        self.recent.resize(config.recent_checks)
+        self.scheduler.configure(plan.targets, concurrency=config.concurrency, recheck_interval=config.recheck_interval,
+                                 backoff_max=config.backoff_max)
+        self._set_plan_metrics()
+        self.metrics.config_loaded(True)
+        self.last_reload_error = None
+        log_plan(plan)
+        log.info("config reloaded from %s", source)
+
+    def redacted_config(self) -> dict[str, Any]:
+        data = self.config.model_dump(mode="json", by_alias=True)
+        if data.get("api_token"):
+            data["api_token"] = REDACTED
+        for provider in data.get("providers", []):
+            if provider.get("api_key"):
+                provider["api_key"] = REDACTED
+            for name in list(provider.get("headers", {})):
+                provider["headers"][name] = REDACTED  # extra headers often carry credentials
+        return {
+            "source": self.config_path or "(embedded)",
+            "config": data,
+            "targets": [
+                {"id": t.id, "interval_seconds": self.scheduler.states[t.id].effective_interval, "timeout_seconds": t.timeout,
+                 "max_tokens": t.max_tokens, "keep_alive": t.keep_alive}
+                for t in self.plan.targets
+            ],
+            "skipped": [{"provider": s.provider, "reason": s.reason} for s in self.plan.skipped],
+            "budget_interval_factor": self.plan.budget_factor,
+            "estimated_monthly_cost_usd": round(self.plan.monthly_cost_usd, 4),
+            "kill_switch": "enabled" if self.api_token else "disabled (no api_token configured)",
+        }
+
+
+def environ_default() -> Mapping[str, str]:
+    return os.environ

@@ -1,0 +1,181 @@
+"""The simulator: one aiohttp server speaking every supported wire format, scripted by a scenario."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import socket
+import struct
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from healthboard.config.loader import ConfigError
+from healthboard.simulator.scenario import Latency, Rule, Scenario, parse_scenario
+from healthboard.simulator.wire import SIM_WIRES, Call, Rejected, Reply, SimWire
+
+log = logging.getLogger(__name__)
+
+
+class Simulator:
+    def __init__(self, scenario: Scenario | None = None) -> None:
+        self.load(scenario or Scenario())
+        self.requests: Counter[tuple[str, str, str]] = Counter()  # (kind, model, outcome)
+
+    def load(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.rng = random.Random(scenario.seed)
+        self.started = time.monotonic()
+        self._positions: Counter[tuple[int, str, str]] = Counter()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def _rule(self, kind: str, model: str, prefix: str | None) -> tuple[int, Rule] | None:
+        elapsed = self.elapsed()
+        found = None
+        for index, rule in enumerate(self.scenario.rules):
+            if rule.active(elapsed) and rule.match.matches(kind, model, prefix):
+                found = (index, rule)  # the last matching rule wins
+        return found
+
+    def decide(self, kind: str, model: str, prefix: str | None) -> tuple[str, Latency, Rule | None]:
+        found = self._rule(kind, model, prefix)
+        if found is None:
+            return "ok", self.scenario.latency, None
+        index, rule = found
+        latency = rule.latency or self.scenario.latency
+        if rule.sequence:
+            position = self._positions[(index, kind, model)]
+            self._positions[(index, kind, model)] += 1
+            return rule.sequence[position % len(rule.sequence)], latency, rule
+        draw, total = self.rng.random(), 0.0
+        for fault, probability in rule.faults.items():
+            total += probability
+            if draw < total:
+                return fault, latency, rule
+        return "ok", latency, rule
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=4 * 1024 * 1024)
+        for wire in SIM_WIRES:
+            for path in wire.paths:
+                app.router.add_post(path, self._handler(wire))
+        app.router.add_get("/_sim/health", lambda r: web.json_response({"status": "ok", "elapsed": self.elapsed()}))
+        app.router.add_get("/_sim/requests", self._stats)
+        app.router.add_put("/_sim/scenario", self._put_scenario)
+        return app
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        rows = [{"kind": k, "model": m, "outcome": o, "count": c} for (k, m, o), c in sorted(self.requests.items())]
+        return web.json_response({"elapsed": self.elapsed(), "requests": rows})
+
+    async def _put_scenario(self, request: web.Request) -> web.Response:
+        try:
+            self.load(parse_scenario(await request.text(), "request body"))
+        except ConfigError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"status": "loaded", "rules": len(self.scenario.rules)})
+
+    def _handler(self, wire: SimWire):
+        async def handle(request: web.Request) -> web.StreamResponse:
+            return await self._handle(request, wire)
+
+        return handle
+
+    async def _handle(self, request: web.Request, wire: SimWire) -> web.StreamResponse:
+        key = wire.key_of(request)
+        kind_hint = "azure-openai" if "deployment" in request.match_info else wire.kind
+        if key is None or not self.scenario.accepts_key(kind_hint, key):
+            return self._send(wire.reject_key(key), wire)
+        try:
+            call = await wire.validate(request, self.scenario.known_models(kind_hint))
+            if self.scenario.is_retired(call.model):
+                call.key = key
+                raise Rejected(wire.fault("not_found", call, 0))
+        except Rejected as rejected:
+            return self._send(rejected.reply, wire)
+        call.key = key
+        prefix = request.match_info.get("prefix")
+        outcome, latency, rule = self.decide(call.kind, call.model, prefix)
+        self.requests[(call.kind, call.model, outcome)] += 1
+        await asyncio.sleep(latency.sample(self.rng))
+        return await self._answer(request, wire, call, outcome, rule)
+
+    async def _answer(self, request: web.Request, wire: SimWire, call: Call, outcome: str, rule: Rule | None) -> web.StreamResponse:
+        hang_for = rule.hang_for if rule else 60.0
+        if outcome == "hang":
+            await asyncio.sleep(hang_for)  # bounded; cancelled when the client gives up
+            return self._send(wire.fault("server_error", call, 0), wire)
+        if outcome == "reset":
+            _reset(request)
+            raise asyncio.CancelledError  # aiohttp drops the (already aborted) connection quietly
+        if outcome == "malformed_json":
+            return self._send(Reply(200, b'{"id": "truncated", "choices": [{"message": {"content": "po'), wire)
+        if outcome == "oversized":
+            body = wire.success(call, "x" * (2 * 1024 * 1024))
+            return self._send(body, wire)
+        if outcome == "trickle":
+            return await self._trickle(request, wire.success(call, self.scenario.reply_text), wire, rule)
+        if outcome in ("ok", "empty"):
+            return self._send(wire.success(call, "" if outcome == "empty" else self.scenario.reply_text), wire)
+        return self._send(wire.fault(outcome, call, rule.retry_after if rule else 2.0), wire)
+
+    def _send(self, reply: Reply, wire: SimWire) -> web.Response:
+        headers = {**wire.common_headers(), **reply.headers}
+        headers.setdefault("content-type", "application/json")
+        return web.Response(status=reply.status, body=reply.encode(), headers=headers)
+
+    async def _trickle(self, request: web.Request, reply: Reply, wire: SimWire, rule: Rule | None) -> web.StreamResponse:
+        body = reply.encode()
+        interval = rule.trickle_interval if rule else 0.5
+        limit = rule.hang_for if rule else 60.0
+        response = web.StreamResponse(status=reply.status, headers={**wire.common_headers(), "content-type": "application/json"})
+        response.content_length = len(body)
+        await response.prepare(request)
+        deadline = time.monotonic() + limit
+        for i in range(len(body)):
+            await response.write(body[i : i + 1])
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(interval)
+        await response.write_eof()
+        return response
+
+
+def _reset(request: web.Request) -> None:
+    """Abort the connection with a TCP RST, as a crashing load balancer would."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+@contextlib.asynccontextmanager
+async def running_simulator(scenario: Scenario | None = None, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[tuple[Simulator, str]]:
+    """Start a simulator; yield (simulator, base URL such as http://127.0.0.1:40123)."""
+    simulator = Simulator(scenario)
+    runner = web.AppRunner(simulator.app(), handler_cancellation=True, shutdown_timeout=1.0, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+    actual = sockets[0].getsockname()[1] if sockets else port
+    try:
+        yield simulator, f"http://{host}:{actual}"
+    finally:
+        await runner.cleanup()
+
+
+def describe(scenario: Scenario) -> dict[str, Any]:
+    return json.loads(scenario.model_dump_json(by_alias=True))

@@ -1,0 +1,103 @@
+"""Simulated Anthropic Messages API."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from healthboard.simulator.wire.base import Call, Rejected, Reply, SimWire, json_body, random_id
+
+
+def _error(status: int, type_: str, message: str, **extra: object) -> Reply:
+    error: dict[str, object] = {"type": type_, "message": message, **extra}
+    return Reply(status, {"type": "error", "error": error, "request_id": random_id("req_011C")})
+
+
+class AnthropicSim(SimWire):
+    kind = "anthropic"
+    paths = ("/v1/messages", "/{prefix}/v1/messages")
+
+    def key_of(self, request: web.Request) -> str | None:
+        return request.headers.get("x-api-key") or None
+
+    def reject_key(self, key: str | None) -> Reply:
+        if key is None:
+            return _error(401, "authentication_error", "x-api-key header is required")
+        return _error(401, "authentication_error", "invalid x-api-key")
+
+    async def validate(self, request: web.Request, known_models: set[str] | None) -> Call:
+        if not request.headers.get("anthropic-version"):
+            raise Rejected(_error(400, "invalid_request_error", "anthropic-version: header is required"))
+        body = await json_body(request)
+        if not isinstance(body, dict):
+            raise Rejected(_error(400, "invalid_request_error", "There was an issue with your request body: invalid JSON"))
+        for field in ("model", "max_tokens", "messages"):
+            if field not in body:
+                raise Rejected(_error(400, "invalid_request_error", f"{field}: Field required"))
+        if not isinstance(body["max_tokens"], int) or body["max_tokens"] < 1:
+            raise Rejected(_error(400, "invalid_request_error", "max_tokens: Input should be greater than or equal to 1"))
+        model = str(body["model"])
+        if known_models is not None and model not in known_models:
+            raise Rejected(_error(404, "not_found_error", f"model: {model}"))
+        messages = body["messages"] if isinstance(body["messages"], list) and body["messages"] else [{}]
+        prompt = str(messages[-1].get("content", "")) if isinstance(messages[-1], dict) else ""
+        return Call(self.kind, model, "", prompt, body["max_tokens"], body)
+
+    def common_headers(self) -> dict[str, str]:
+        return {
+            "request-id": random_id("req_011C"),
+            "anthropic-organization-id": "00000000-0000-0000-0000-000000000000",
+            "anthropic-ratelimit-requests-limit": "4000",
+            "anthropic-ratelimit-requests-remaining": "3999",
+            "anthropic-ratelimit-input-tokens-limit": "400000",
+            "anthropic-ratelimit-input-tokens-remaining": "399990",
+            "anthropic-ratelimit-output-tokens-limit": "80000",
+            "anthropic-ratelimit-output-tokens-remaining": "79999",
+        }
+
+    def success(self, call: Call, text: str) -> Reply:
+        return Reply(
+            200,
+            {
+                "id": random_id("msg_01"),
+                "type": "message",
+                "role": "assistant",
+                "model": call.model,
+                "content": [{"type": "text", "text": text}] if text else [],
+                "stop_reason": "max_tokens",
+                "stop_sequence": None,
+                "usage": {"input_tokens": 8, "output_tokens": 1, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
+            },
+        )
+
+    def fault(self, name: str, call: Call, retry_after: float) -> Reply:
+        if name == "unauthorized":
+            return self.reject_key("invalid")
+        if name == "forbidden":
+            return _error(403, "permission_error", "Your API key does not have permission to use the specified resource.")
+        if name == "rate_limit":
+            reply = _error(
+                429,
+                "rate_limit_error",
+                "This request would exceed the rate limit for your organization of 50 requests per minute. "
+                "For details, refer to: https://docs.claude.com/en/api/rate-limits.",
+            )
+            reply.headers = {"retry-after": f"{max(1, round(retry_after))}", "anthropic-ratelimit-requests-remaining": "0"}
+            return reply
+        if name == "quota":
+            return _error(
+                429,
+                "rate_limit_error",
+                "You have reached your monthly spend limit. Usage resumes on the first of next month.",
+                details={"error_code": "enforced_spend_limit_reached"},
+            )
+        if name == "server_error":
+            return _error(500, "api_error", "Internal server error")
+        if name == "unavailable":
+            return Reply(503, b"upstream connect error or disconnect/reset before headers. reset reason: overflow", {"content-type": "text/plain"})
+        if name == "overloaded":
+            return _error(529, "overloaded_error", "Overloaded")
+        if name == "not_found":
+            return _error(404, "not_found_error", f"model: {call.model}")
+        if name == "error_envelope":
+            return Reply(200, {"type": "error", "error": {"type": "api_error", "message": "Internal server error"}})
+        raise KeyError(name)

@@ -1,0 +1,101 @@
+"""What each simulated wire format provides: request validation as the real API does it, a success body,
+and every scripted fault rendered in that provider's documented error format."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import secrets
+from typing import Any
+
+from aiohttp import web
+
+#: Faults a scenario can script; each wire format renders them in its own documented shape.
+FAULTS = (
+    "unauthorized",
+    "forbidden",
+    "rate_limit",
+    "quota",
+    "server_error",
+    "unavailable",
+    "overloaded",
+    "not_found",
+    "error_envelope",
+    "malformed_json",
+    "oversized",
+    "empty",
+    "hang",
+    "trickle",
+    "reset",
+)
+
+
+@dataclasses.dataclass
+class Reply:
+    status: int
+    body: Any  # dict → JSON; bytes → raw
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        return self.body if isinstance(self.body, bytes) else json.dumps(self.body).encode()
+
+
+class Rejected(Exception):
+    """Validation failed: answer with this reply, as the real API would."""
+
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(reply.status)
+        self.reply = reply
+
+
+@dataclasses.dataclass
+class Call:
+    """A validated request."""
+
+    kind: str
+    model: str
+    key: str
+    prompt: str
+    max_tokens: int
+    body: dict[str, Any]
+
+
+def random_id(prefix: str, size: int = 24) -> str:
+    return prefix + secrets.token_hex(size // 2)
+
+
+def mask_key(key: str) -> str:
+    """How OpenAI echoes a wrong key: first and last few characters only."""
+    return key[:3] + "*" * 6 + key[-4:] if len(key) > 8 else "*" * len(key)
+
+
+async def json_body(request: web.Request) -> Any:
+    raw = await request.read()
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+class SimWire:
+    kind = ""
+    paths: tuple[str, ...] = ()
+
+    def key_of(self, request: web.Request) -> str | None:
+        raise NotImplementedError
+
+    def reject_key(self, key: str | None) -> Reply:
+        """The reply to a missing (None) or wrong key."""
+        raise NotImplementedError
+
+    async def validate(self, request: web.Request, known_models: set[str] | None) -> Call:
+        raise NotImplementedError
+
+    def success(self, call: Call, text: str) -> Reply:
+        raise NotImplementedError
+
+    def fault(self, name: str, call: Call, retry_after: float) -> Reply:
+        raise NotImplementedError
+
+    def common_headers(self) -> dict[str, str]:
+        return {}

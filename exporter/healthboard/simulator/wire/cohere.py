@@ -1,0 +1,76 @@
+"""Simulated Cohere Chat API v2."""
+
+from __future__ import annotations
+
+import uuid
+
+from aiohttp import web
+
+from healthboard.simulator.wire.base import Call, Rejected, Reply, SimWire, json_body
+
+
+def _error(status: int, message: str) -> Reply:
+    return Reply(status, {"id": str(uuid.uuid4()), "message": message})
+
+
+class CohereSim(SimWire):
+    kind = "cohere"
+    paths = ("/v2/chat", "/{prefix}/v2/chat")
+
+    def key_of(self, request: web.Request) -> str | None:
+        auth = request.headers.get("Authorization", "")
+        return auth[7:].strip() if auth.startswith("Bearer ") and auth[7:].strip() else None
+
+    def reject_key(self, key: str | None) -> Reply:
+        return _error(401, "no api key supplied" if key is None else "invalid api token")
+
+    async def validate(self, request: web.Request, known_models: set[str] | None) -> Call:
+        body = await json_body(request)
+        if not isinstance(body, dict):
+            raise Rejected(_error(400, "invalid request: unable to parse request body as JSON"))
+        if not body.get("model"):
+            raise Rejected(_error(400, "invalid request: model must be specified"))
+        if not body.get("messages"):
+            raise Rejected(_error(400, "invalid request: messages must not be empty"))
+        model = str(body["model"])
+        if known_models is not None and model not in known_models:
+            raise Rejected(_error(404, f"model '{model}' not found, make sure the correct model ID was used and that you have access to the model."))
+        last = body["messages"][-1] if isinstance(body["messages"], list) else {}
+        prompt = str(last.get("content", "")) if isinstance(last, dict) else ""
+        limit = body.get("max_tokens", 4096)
+        return Call(self.kind, model, "", prompt, int(limit) if isinstance(limit, int) else 4096, body)
+
+    def common_headers(self) -> dict[str, str]:
+        return {"x-trace-id": uuid.uuid4().hex, "num_tokens": "9"}
+
+    def success(self, call: Call, text: str) -> Reply:
+        return Reply(
+            200,
+            {
+                "id": str(uuid.uuid4()),
+                "message": {"role": "assistant", "content": [{"type": "text", "text": text}] if text else []},
+                "finish_reason": "MAX_TOKENS",
+                "usage": {"billed_units": {"input_tokens": 1, "output_tokens": 1}, "tokens": {"input_tokens": 7, "output_tokens": 1}},
+            },
+        )
+
+    def fault(self, name: str, call: Call, retry_after: float) -> Reply:
+        if name == "unauthorized":
+            return self.reject_key("invalid")
+        if name == "forbidden":
+            return _error(403, "You don't have access to this model.")
+        if name == "rate_limit":
+            reply = _error(429, "You are using a Trial key, which is limited to 20 API calls / minute. You can continue to use the Trial key for free or upgrade to a Production key with higher rate limits at 'https://dashboard.cohere.com/api-keys'.")
+            reply.headers = {"retry-after": f"{max(1, round(retry_after))}"}
+            return reply
+        if name == "quota":
+            return _error(402, "Please add or update your payment method at https://dashboard.cohere.com/billing?tab=payment to continue")
+        if name == "server_error":
+            return _error(500, "internal server error, this has been reported to our developers")
+        if name in ("unavailable", "overloaded"):
+            return _error(503, "service unavailable")
+        if name == "not_found":
+            return _error(404, f"model '{call.model}' not found, make sure the correct model ID was used and that you have access to the model.")
+        if name == "error_envelope":
+            return Reply(200, {"id": str(uuid.uuid4()), "message": "internal server error", "error": "internal server error"})
+        raise KeyError(name)

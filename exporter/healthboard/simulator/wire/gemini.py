@@ -1,0 +1,119 @@
+"""Simulated Gemini API generateContent."""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import web
+
+from healthboard.simulator.wire.base import Call, Rejected, Reply, SimWire, json_body
+
+STATUS_NAMES = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
+THINKING_ONLY = re.compile(r"^gemini-2\.5-pro")
+
+
+def _error(status: int, message: str, details: list[dict[str, object]] | None = None, state: str | None = None) -> Reply:
+    error: dict[str, object] = {"code": status, "message": message, "status": state or STATUS_NAMES.get(status, "UNKNOWN")}
+    if details:
+        error["details"] = details
+    return Reply(status, {"error": error})
+
+
+class GeminiSim(SimWire):
+    kind = "gemini"
+    paths = ("/v1beta/models/{model_action}", "/{prefix}/v1beta/models/{model_action}")
+
+    def key_of(self, request: web.Request) -> str | None:
+        return request.headers.get("x-goog-api-key") or request.query.get("key") or None
+
+    def reject_key(self, key: str | None) -> Reply:
+        if key is None:
+            return _error(
+                403,
+                "Method doesn't allow unregistered callers (callers without established identity). "
+                "Please use API Key or other form of API consumer identity to call this API.",
+            )
+        message = "API key not valid. Please pass a valid API key."
+        return _error(
+            400,
+            message,
+            [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "API_KEY_INVALID",
+                    "domain": "googleapis.com",
+                    "metadata": {"service": "generativelanguage.googleapis.com"},
+                },
+                {"@type": "type.googleapis.com/google.rpc.LocalizedMessage", "locale": "en-US", "message": message},
+            ],
+        )
+
+    async def validate(self, request: web.Request, known_models: set[str] | None) -> Call:
+        model, _, action = request.match_info["model_action"].partition(":")
+        if action != "generateContent":
+            raise Rejected(Reply(404, b"<!DOCTYPE html><html><title>Error 404 (Not Found)!!1</title></html>", {"content-type": "text/html"}))
+        body = await json_body(request)
+        if not isinstance(body, dict):
+            raise Rejected(_error(400, "Invalid JSON payload received. Unexpected token."))
+        if not body.get("contents"):
+            raise Rejected(_error(400, "* GenerateContentRequest.contents: contents is not specified\n"))
+        if known_models is not None and model not in known_models:
+            raise Rejected(
+                _error(
+                    404,
+                    f"models/{model} is not found for API version v1beta, or is not supported for generateContent. "
+                    "Call ListModels to see the list of available models and their supported methods.",
+                )
+            )
+        generation = body.get("generationConfig") or {}
+        thinking = generation.get("thinkingConfig") or {}
+        if thinking.get("thinkingBudget") == 0 and THINKING_ONLY.match(model):
+            raise Rejected(_error(400, "Budget 0 is invalid. This model only works in thinking mode."))
+        parts = body["contents"][-1].get("parts", [{}]) if isinstance(body["contents"], list) else [{}]
+        prompt = str(parts[0].get("text", "")) if parts and isinstance(parts[0], dict) else ""
+        limit = generation.get("maxOutputTokens", 8192)
+        return Call(self.kind, model, "", prompt, int(limit) if isinstance(limit, int) else 8192, body)
+
+    def success(self, call: Call, text: str) -> Reply:
+        candidate: dict[str, object] = {"content": {"parts": [{"text": text}] if text else [], "role": "model"}, "finishReason": "MAX_TOKENS", "index": 0}
+        return Reply(
+            200,
+            {
+                "candidates": [candidate],
+                "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 1, "totalTokenCount": 2},
+                "modelVersion": call.model,
+                "responseId": "sim" + str(abs(hash(call.prompt)) % 10**8),
+            },
+        )
+
+    def fault(self, name: str, call: Call, retry_after: float) -> Reply:
+        if name == "unauthorized":
+            return self.reject_key("invalid")
+        if name == "forbidden":
+            return _error(403, "Permission denied: Consumer 'api_key:sim' has been suspended.")
+        if name in ("rate_limit", "quota"):
+            quota_id = "GenerateRequestsPerDayPerProjectPerModel-FreeTier" if name == "quota" else "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"
+            reply = _error(
+                429,
+                "You exceeded your current quota, please check your plan and billing details. For more information on this "
+                "error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.",
+                [
+                    {
+                        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                        "violations": [{"quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests", "quotaId": quota_id}],
+                    },
+                    {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{max(1, round(retry_after))}s"},
+                ],
+            )
+            return reply
+        if name == "server_error":
+            return _error(500, "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting")
+        if name == "unavailable":
+            return _error(503, "The service is currently unavailable.")
+        if name == "overloaded":
+            return _error(503, "The model is overloaded. Please try again later.")
+        if name == "not_found":
+            return _error(404, f"models/{call.model} is not found for API version v1beta, or is not supported for generateContent.")
+        if name == "error_envelope":
+            return Reply(200, {"error": {"code": 500, "message": "Internal error encountered.", "status": "INTERNAL"}})
+        raise KeyError(name)

@@ -1,0 +1,162 @@
+"""Simulated OpenAI Chat Completions (and the Azure OpenAI deployment route)."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from aiohttp import web
+
+from healthboard.simulator.wire.base import Call, Rejected, Reply, SimWire, json_body, mask_key, random_id
+
+REASONING = re.compile(r"^(o\d+(-|$)|gpt-5)")
+
+
+def _error(status: int, message: str, type_: str, code: str | None = None, param: str | None = None) -> Reply:
+    return Reply(status, {"error": {"message": message, "type": type_, "param": param, "code": code}})
+
+
+class OpenAISim(SimWire):
+    kind = "openai"
+    paths = ("/v1/chat/completions", "/{prefix}/v1/chat/completions", "/openai/deployments/{deployment}/chat/completions")
+
+    def key_of(self, request: web.Request) -> str | None:
+        if "deployment" in request.match_info:
+            return request.headers.get("api-key")
+        auth = request.headers.get("Authorization", "")
+        return auth[7:].strip() if auth.startswith("Bearer ") and auth[7:].strip() else None
+
+    def reject_key(self, key: str | None) -> Reply:
+        if key is None:
+            return _error(
+                401,
+                "You didn't provide an API key. You need to provide your API key in an Authorization header using "
+                "Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank username) if "
+                "you're accessing the API from your browser and are prompted for a username. You can obtain an API "
+                "key from https://platform.openai.com/account/api-keys.",
+                "invalid_request_error",
+            )
+        return _error(
+            401,
+            f"Incorrect API key provided: {mask_key(key)}. You can find your API key at https://platform.openai.com/account/api-keys.",
+            "invalid_request_error",
+            "invalid_api_key",
+        )
+
+    async def validate(self, request: web.Request, known_models: set[str] | None) -> Call:
+        body = await json_body(request)
+        if not isinstance(body, dict):
+            raise Rejected(
+                _error(
+                    400,
+                    "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "
+                    "HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. "
+                    "If you have trouble figuring out how to fix this, please contact us through our help center at help.openai.com.)",
+                    "invalid_request_error",
+                )
+            )
+        deployment = request.match_info.get("deployment")
+        if deployment is not None and not request.query.get("api-version"):
+            raise Rejected(Reply(404, {"error": {"code": "404", "message": "Resource not found"}}))
+        model = deployment or body.get("model")
+        if not model:
+            raise Rejected(_error(400, "you must provide a model parameter", "invalid_request_error"))
+        if "messages" not in body:
+            raise Rejected(_error(400, "Missing required parameter: 'messages'.", "invalid_request_error", "missing_required_parameter", "messages"))
+        if REASONING.match(str(model)) and "max_tokens" in body:
+            raise Rejected(
+                _error(
+                    400,
+                    "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+                    "invalid_request_error",
+                    "unsupported_parameter",
+                    "max_tokens",
+                )
+            )
+        if known_models is not None and model not in known_models:
+            if deployment is not None:
+                raise Rejected(
+                    Reply(404, {"error": {"code": "DeploymentNotFound", "message": "The API deployment for this resource does not exist."}})
+                )
+            raise Rejected(
+                _error(404, f"The model `{model}` does not exist or you do not have access to it.", "invalid_request_error", "model_not_found")
+            )
+        limit = body.get("max_completion_tokens", body.get("max_tokens", 16))
+        messages = body.get("messages") or [{}]
+        prompt = str(messages[-1].get("content", "")) if isinstance(messages[-1], dict) else ""
+        kind = "azure-openai" if deployment is not None else self.kind
+        return Call(kind, str(model), "", prompt, int(limit) if isinstance(limit, int) else 16, body)
+
+    def common_headers(self) -> dict[str, str]:
+        return {
+            "x-request-id": random_id("req_"),
+            "openai-processing-ms": "42",
+            "x-ratelimit-limit-requests": "10000",
+            "x-ratelimit-remaining-requests": "9999",
+            "x-ratelimit-limit-tokens": "10000000",
+            "x-ratelimit-remaining-tokens": "9999990",
+        }
+
+    def success(self, call: Call, text: str) -> Reply:
+        reasoning = bool(REASONING.match(call.model))
+        content = "" if reasoning else text  # a reasoning model capped at one token spends it thinking
+        return Reply(
+            200,
+            {
+                "id": random_id("chatcmpl-"),
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": call.model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content, "refusal": None, "annotations": []},
+                        "logprobs": None,
+                        "finish_reason": "length",
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": 8,
+                    "completion_tokens": 1,
+                    "total_tokens": 9,
+                    "completion_tokens_details": {"reasoning_tokens": 1 if reasoning else 0},
+                },
+                "system_fingerprint": "fp_sim",
+            },
+        )
+
+    def fault(self, name: str, call: Call, retry_after: float) -> Reply:
+        if name == "unauthorized":
+            return self.reject_key(call.key or "sk-invalid-key-0000")
+        if name == "forbidden":
+            return _error(403, "Project does not have access to model", "invalid_request_error", "model_not_found")
+        if name == "rate_limit":
+            reply = _error(
+                429,
+                f"Rate limit reached for {call.model} in organization org-sim on requests per min (RPM): Limit 3, Used 3, Requested 1. "
+                f"Please try again in {retry_after:g}s.",
+                "requests",
+                "rate_limit_exceeded",
+            )
+            reply.headers = {"retry-after": f"{retry_after:g}", "x-ratelimit-remaining-requests": "0"}
+            return reply
+        if name == "quota":
+            return _error(
+                429,
+                "You exceeded your current quota, please check your plan and billing details. For more information on this error, "
+                "read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.",
+                "insufficient_quota",
+                "insufficient_quota",
+            )
+        if name == "server_error":
+            return _error(500, "The server had an error while processing your request. Sorry about that!", "server_error")
+        if name == "unavailable":
+            return Reply(503, {"error": {"message": "Service Unavailable", "type": "server_error", "param": None, "code": None}})
+        if name == "overloaded":
+            return _error(503, "The engine is currently overloaded, please try again later.", "server_error", "server_is_overloaded")
+        if name == "not_found":
+            return _error(404, f"The model `{call.model}` does not exist or you do not have access to it.", "invalid_request_error", "model_not_found")
+        if name == "error_envelope":
+            return Reply(200, {"error": {"message": "Upstream provider failed", "type": "server_error", "code": 502}})
+        raise KeyError(name)
+

@@ -1,0 +1,144 @@
+"""Per-target state kept in memory: the recent-checks ring, per-target windows, and the figures the JSON API
+serves (/api/metrics over 15 minutes, /api/health over the health window)."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import time
+from collections.abc import Iterable, Iterator
+
+from healthboard.config.model import HealthConfig
+from healthboard.record import MISCONFIGURATION_TYPES, OUTAGE_TYPES, CheckRecord, ErrorType
+from healthboard.targets import Target
+
+METRICS_WINDOW = 900.0  # /api/metrics covers the last 15 minutes
+_WINDOW_CAP = 20_000  # per target: bounded even at a 50 ms interval
+
+
+@dataclasses.dataclass
+class TargetState:
+    target: Target
+    consecutive: int = 0
+    consecutive_outage: int = 0
+    backoff_level: int = 0
+    effective_interval: float = 0.0
+    paused: bool = False
+    last: CheckRecord | None = None
+    window: collections.deque[CheckRecord] = dataclasses.field(default_factory=lambda: collections.deque(maxlen=_WINDOW_CAP))
+
+    def __post_init__(self) -> None:
+        if not self.effective_interval:
+            self.effective_interval = self.target.interval
+
+    def record(self, record: CheckRecord) -> None:
+        self.last = record
+        if record.ok:
+            self.consecutive = self.consecutive_outage = 0
+        else:
+            self.consecutive += 1
+            self.consecutive_outage = self.consecutive_outage + 1 if record.error_type in OUTAGE_TYPES else 0
+        self.window.append(record)
+        self._trim(time.time())
+
+    def _trim(self, now: float) -> None:
+        while self.window and self.window[0].ts < now - METRICS_WINDOW:
+            self.window.popleft()
+
+    def recent(self, seconds: float, now: float | None = None) -> list[CheckRecord]:
+        since = (time.time() if now is None else now) - seconds
+        return [r for r in self.window if r.ts >= since]
+
+
+class RecentChecks:
+    """The newest checks of all targets, for drill-down (/api/checks)."""
+
+    def __init__(self, size: int) -> None:
+        self._ring: collections.deque[CheckRecord] = collections.deque(maxlen=size)
+
+    def add(self, record: CheckRecord) -> None:
+        self._ring.append(record)
+
+    def resize(self, size: int) -> None:
+        if size != self._ring.maxlen:
+            self._ring = collections.deque(self._ring, maxlen=size)
+
+    def newest_first(self) -> Iterator[CheckRecord]:
+        return reversed(self._ring)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..1)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, -(-int(q * 1000) * len(ordered) // 1000))  # ceil(q * n) without float error
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+@dataclasses.dataclass
+class WindowStats:
+    requests: int
+    failures: dict[str, int]
+    success_ratio: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    cost_usd: float
+
+    @property
+    def failed(self) -> int:
+        return sum(self.failures.values())
+
+
+def window_stats(records: Iterable[CheckRecord]) -> WindowStats:
+    """Figures over scheduled probes only (re-checks would over-weight failures)."""
+    scheduled = [r for r in records if r.scheduled]
+    failures: collections.Counter[str] = collections.Counter(
+        (r.error_type or ErrorType.OTHER).value for r in scheduled if not r.ok
+    )
+    latencies = [r.latency_ms for r in scheduled if r.ok]
+    n = len(scheduled)
+    return WindowStats(
+        requests=n,
+        failures=dict(failures),
+        success_ratio=(n - sum(failures.values())) / n if n else None,
+        p50_ms=percentile(latencies, 0.50),
+        p95_ms=percentile(latencies, 0.95),
+        cost_usd=sum(r.cost_usd for r in records),
+    )
+
+
+HEALTH_ORDER = {"unknown": 0, "paused": 0, "healthy": 1, "degraded": 2, "misconfigured": 2, "unhealthy": 3}
+
+
+def target_health(state: TargetState, config: HealthConfig, now: float | None = None) -> tuple[str, str, WindowStats]:
+    """(status, reason, stats) with the operations report's semantics:
+    unhealthy when the failure ratio is over the threshold, degraded when p95 is slow or 429s dominate the
+    failures; misconfigured when our own key/billing/model name is the cause (never reported as a provider outage)."""
+    stats = window_stats(state.recent(config.window, now))
+    if state.paused:
+        return "paused", "paused through the API", stats
+    if stats.requests == 0:
+        return "unknown", "no scheduled probe in the window yet", stats
+    ratio = stats.failed / stats.requests
+    window = f"{config.window:g}s"
+    if ratio > config.unhealthy_failure_ratio:
+        limited = stats.failures.get("rate_limit", 0)
+        misconfigured = sum(stats.failures.get(t.value, 0) for t in MISCONFIGURATION_TYPES)
+        if limited / stats.failed > config.rate_limit_share:
+            return "degraded", f"rate limited: {limited} of {stats.requests} probes got 429 in {window}", stats
+        if misconfigured / stats.failed > 0.5:
+            kinds = ", ".join(sorted(t for t in stats.failures if ErrorType(t) in MISCONFIGURATION_TYPES))
+            return "misconfigured", f"probe misconfigured ({kinds}): fix the key, billing or model name", stats
+        return "unhealthy", f"{ratio:.0%} of {stats.requests} probes failed in {window} (threshold {config.unhealthy_failure_ratio:.0%})", stats
+    if stats.p95_ms is not None and stats.p95_ms > config.degraded_p95 * 1000:
+        return "degraded", f"p95 latency {stats.p95_ms / 1000:.2f}s over {config.degraded_p95:g}s", stats
+    return "healthy", f"{stats.requests - stats.failed} of {stats.requests} probes ok in {window}", stats
+
+
+def overall_health(statuses: Iterable[str]) -> str:
+    statuses = list(statuses)
+    if not statuses or all(s in ("unknown", "paused") for s in statuses):
+        return "unknown"
+    worst = max(statuses, key=lambda s: HEALTH_ORDER[s])
+    return "degraded" if worst == "misconfigured" else worst

@@ -1,0 +1,143 @@
+"""Targets: what the scheduler probes, one per provider × model × check, with every setting resolved."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from healthboard.config import Config, ModelConfig, Price, ProviderConfig
+from healthboard.config import env as config_env
+from healthboard.pricing import ASSUMED_INPUT_TOKENS, ASSUMED_OUTPUT_TOKENS, cost_usd, price_for, probes_per_month
+from healthboard.secrets import Secret
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Target:
+    provider: str
+    kind: str
+    model: str
+    check: str
+    region: str
+    base_url: str
+    api_key: Secret
+    headers: Mapping[str, str]
+    interval: float  # configured interval, after any budget stretch
+    timeout: float
+    max_tokens: int
+    token_param: str | None
+    prompt: str
+    keep_alive: bool
+    price: Price | None
+    thinking: bool | None
+    api_version: str | None
+
+    @property
+    def id(self) -> str:
+        return f"{self.provider}/{self.model}/{self.check}"
+
+    @property
+    def labels(self) -> tuple[str, str, str, str]:
+        return (self.provider, self.model, self.region, self.check)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Skipped:
+    provider: str
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Plan:
+    """Targets resolved from a config, plus what was left out and why."""
+
+    targets: list[Target]
+    skipped: list[Skipped]
+    budget_factor: float  # >1 when the monthly budget stretched intervals
+    monthly_cost_usd: float  # estimated at the effective intervals, scheduled probes only
+    api_token: Secret | None
+
+
+def resolve_api_key(provider: ProviderConfig, environ: Mapping[str, str]) -> tuple[Secret | None, str | None]:
+    """Return (key, None) or (None, reason the provider is skipped)."""
+    if provider.api_key_file is not None:
+        path = Path(config_env.expand(provider.api_key_file, environ))
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            return None, f"api_key_file {path} can't be read ({exc.strerror or exc})"
+        if not value:
+            return None, f"api_key_file {path} is empty"
+        return Secret(value), None
+    if provider.api_key is None:
+        return None, "no api_key or api_key_file is configured"
+    try:
+        value = config_env.expand(provider.api_key, environ)
+    except config_env.UnsetVariable as exc:
+        return None, f"environment variable {exc.name} is not set"
+    if not value:
+        return None, "api_key is empty"
+    return Secret(value), None
+
+
+def resolve_secret(raw: str | None, environ: Mapping[str, str]) -> Secret | None:
+    if not raw:
+        return None
+    try:
+        value = config_env.expand(raw, environ)
+    except config_env.UnsetVariable:
+        return None
+    return Secret(value) if value else None
+
+
+def _target(config: Config, provider: ProviderConfig, model: ModelConfig, key: Secret) -> Target:
+    return Target(
+        provider=provider.name,
+        kind=provider.kind,
+        model=model.name,
+        check=model.check,
+        region=config.region,
+        base_url=provider.base_url,
+        api_key=key,
+        headers=dict(provider.headers),
+        interval=model.interval or provider.interval or config.interval,
+        timeout=model.timeout or provider.timeout or config.timeout,
+        max_tokens=model.max_tokens or provider.max_tokens or config.max_tokens,
+        token_param=model.token_param,
+        prompt=model.prompt or provider.prompt or config.prompt,
+        keep_alive=config.keep_alive if provider.keep_alive is None else provider.keep_alive,
+        price=price_for(config, model.name, model.price),
+        thinking=model.thinking,
+        api_version=provider.api_version,
+    )
+
+
+def monthly_cost(targets: list[Target]) -> float:
+    per_probe = (cost_usd(t.price, ASSUMED_INPUT_TOKENS, ASSUMED_OUTPUT_TOKENS) for t in targets)
+    return sum(c * probes_per_month(t.interval) for c, t in zip(per_probe, targets))
+
+
+def build_plan(config: Config, environ: Mapping[str, str] | None = None) -> Plan:
+    environ = os.environ if environ is None else environ
+    targets: list[Target] = []
+    skipped: list[Skipped] = []
+    for provider in config.providers:
+        if not provider.enabled:
+            skipped.append(Skipped(provider.name, "enabled: false"))
+            continue
+        key, reason = resolve_api_key(provider, environ)
+        if key is None:
+            skipped.append(Skipped(provider.name, reason or "no key"))
+            continue
+        targets.extend(_target(config, provider, model, key) for model in provider.models)
+    cost = monthly_cost(targets)
+    factor = 1.0
+    if config.monthly_budget_usd is not None and cost > config.monthly_budget_usd:
+        factor = cost / config.monthly_budget_usd
+        targets = [dataclasses.replace(t, interval=t.interval * factor) for t in targets]
+        cost = monthly_cost(targets)
+    return Plan(targets, skipped, factor, cost, resolve_secret(config.api_token, environ))

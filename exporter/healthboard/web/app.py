@@ -1,0 +1,208 @@
+"""aiohttp application: /metrics, /, /-/healthy, /-/ready, /-/reload and /api/*."""
+
+from __future__ import annotations
+
+import hmac
+import html
+import time
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from healthboard import __version__
+from healthboard.config import ConfigError
+from healthboard.service import Exporter
+from healthboard.state import METRICS_WINDOW, overall_health, target_health, window_stats
+
+EXPORTER: web.AppKey[Exporter] = web.AppKey("exporter", Exporter)
+
+
+def make_app(exporter: Exporter) -> web.Application:
+    app = web.Application()
+    app[EXPORTER] = exporter
+    app.router.add_get("/", landing)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/-/healthy", healthy)
+    app.router.add_get("/-/ready", ready)
+    app.router.add_post("/-/reload", reload)
+    app.router.add_get("/api/health", api_health)
+    app.router.add_get("/api/metrics", api_metrics)
+    app.router.add_get("/api/config", api_config)
+    app.router.add_get("/api/checks", api_checks)
+    app.router.add_post(r"/api/targets/{target_id:.+}/{action:pause|resume}", api_target_action)
+    return app
+
+
+def _exporter(request: web.Request) -> Exporter:
+    return request.app[EXPORTER]
+
+
+def _error(status: int, message: str, **extra: Any) -> web.Response:
+    return web.json_response({"error": message, **extra}, status=status)
+
+
+async def landing(request: web.Request) -> web.Response:
+    exporter = _exporter(request)
+    links = [
+        ("/metrics", "Prometheus metrics"),
+        ("/api/health", "health per target and overall (503 when unhealthy)"),
+        ("/api/metrics", "per-target figures over the last 15 minutes"),
+        ("/api/checks?failed=true&limit=20", "the last 20 failed checks"),
+        ("/api/checks", "recent checks, newest first"),
+        ("/api/config", "effective configuration, secrets redacted"),
+        ("/-/healthy", "liveness"),
+        ("/-/ready", "readiness"),
+    ]
+    items = "\n".join(f'<li><a href="{href}">{html.escape(href)}</a> — {html.escape(text)}</li>' for href, text in links)
+    body = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>llm-healthboard</title></head>
+<body style="font-family: sans-serif; max-width: 48em; margin: 2em auto">
+<h1>llm-healthboard {html.escape(__version__)}</h1>
+<p>Region <b>{html.escape(exporter.config.region)}</b>, {len(exporter.plan.targets)} targets, config {html.escape(exporter.config_path or "(embedded)")}.</p>
+<ul>
+{items}
+</ul>
+<p>POST /-/reload reloads the config; POST /api/targets/&lt;id&gt;/pause|resume is the kill switch (bearer token).</p>
+</body></html>"""
+    return web.Response(text=body, content_type="text/html")
+
+
+async def metrics(request: web.Request) -> web.Response:
+    payload = generate_latest(_exporter(request).metrics.registry)
+    return web.Response(body=payload, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def healthy(request: web.Request) -> web.Response:
+    return web.Response(text="Healthy.\n")
+
+
+async def ready(request: web.Request) -> web.Response:
+    exporter = _exporter(request)
+    if exporter.scheduler.states:
+        return web.Response(text="Ready.\n")
+    return web.Response(text="Not ready: no targets.\n", status=503)
+
+
+async def reload(request: web.Request) -> web.Response:
+    exporter = _exporter(request)
+    try:
+        exporter.reload()
+    except ConfigError as exc:
+        return _error(400, "config reload refused; the previous config keeps running", detail=str(exc))
+    return web.json_response({"status": "reloaded", "targets": len(exporter.plan.targets)})
+
+
+def _target_summary(exporter: Exporter, target_id: str) -> dict[str, Any]:
+    state = exporter.scheduler.states[target_id]
+    target = state.target
+    return {"id": target.id, "provider": target.provider, "model": target.model, "region": target.region, "check": target.check}
+
+
+async def api_health(request: web.Request) -> web.Response:
+    exporter = _exporter(request)
+    config = exporter.config.health
+    now = time.time()
+    rows = []
+    for target_id, state in exporter.scheduler.states.items():
+        status, reason, stats = target_health(state, config, now)
+        rows.append({
+            **_target_summary(exporter, target_id),
+            "status": status,
+            "reason": reason,
+            "requests": stats.requests,
+            "failures": stats.failures,
+            "failure_ratio": round(stats.failed / stats.requests, 4) if stats.requests else None,
+            "p95_ms": round(stats.p95_ms, 1) if stats.p95_ms is not None else None,
+            "consecutive_failures": state.consecutive,
+        })
+    overall = overall_health(r["status"] for r in rows)
+    body = {
+        "status": overall,
+        "window_seconds": config.window,
+        "thresholds": {
+            "unhealthy_failure_ratio": config.unhealthy_failure_ratio,
+            "degraded_p95_seconds": config.degraded_p95,
+            "rate_limit_share": config.rate_limit_share,
+        },
+        "targets": rows,
+    }
+    return web.json_response(body, status=503 if overall == "unhealthy" else 200)
+
+
+async def api_metrics(request: web.Request) -> web.Response:
+    exporter = _exporter(request)
+    now = time.time()
+    rows = []
+    for target_id, state in exporter.scheduler.states.items():
+        stats = window_stats(state.recent(METRICS_WINDOW, now))
+        rows.append({
+            **_target_summary(exporter, target_id),
+            "window_seconds": METRICS_WINDOW,
+            "requests": stats.requests,
+            "failures": stats.failures,
+            "success_ratio": round(stats.success_ratio, 4) if stats.success_ratio is not None else None,
+            "p50_ms": round(stats.p50_ms, 1) if stats.p50_ms is not None else None,
+            "p95_ms": round(stats.p95_ms, 1) if stats.p95_ms is not None else None,
+            "last": state.last.to_json() if state.last else None,
+            "consecutive_failures": state.consecutive,
+            "interval_seconds": state.effective_interval,
+            "configured_interval_seconds": state.target.interval,
+            "paused": state.paused,
+            "cost_usd": round(stats.cost_usd, 8),
+        })
+    return web.json_response({"targets": rows})
+
+
+async def api_config(request: web.Request) -> web.Response:
+    return web.json_response(_exporter(request).redacted_config())
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+async def api_checks(request: web.Request) -> web.Response:
+    query = request.query
+    try:
+        limit = int(query.get("limit", "100"))
+        if not 1 <= limit <= 10_000:
+            raise ValueError
+    except ValueError:
+        return _error(400, "limit must be a whole number from 1 to 10000")
+    failed_raw = query.get("failed")
+    if failed_raw is not None and failed_raw.lower() not in _TRUE | _FALSE:
+        return _error(400, "failed must be true or false")
+    failed = None if failed_raw is None else failed_raw.lower() in _TRUE
+    unknown = set(query) - {"limit", "failed", "provider", "model", "check", "error_type"}
+    if unknown:
+        return _error(400, f"unknown parameter(s): {', '.join(sorted(unknown))}; use limit, failed, provider, model, check, error_type")
+    out = []
+    for record in _exporter(request).recent.newest_first():
+        if failed is not None and record.ok == failed:
+            continue
+        if any(query.get(f) not in (None, getattr(record, f)) for f in ("provider", "model", "check")):
+            continue
+        if "error_type" in query and (record.error_type is None or record.error_type.value != query["error_type"]):
+            continue
+        out.append(record.to_json())
+        if len(out) >= limit:
+            break
+    return web.json_response({"checks": out})
+
+
+async def api_target_action(request: web.Request) -> web.Response:
+    exporter = _exporter(request)
+    token = exporter.api_token
+    if token is None:
+        return _error(403, "the kill switch is disabled: set api_token in the config (e.g. api_token: ${HEALTHBOARD_API_TOKEN})")
+    supplied = request.headers.get("Authorization", "")
+    expected = f"Bearer {token.reveal()}"
+    if not hmac.compare_digest(supplied.encode(), expected.encode()):
+        return _error(401, "missing or wrong bearer token", hint="send Authorization: Bearer <api_token>")
+    target_id = request.match_info["target_id"]
+    if target_id not in exporter.scheduler.states:
+        return _error(404, f"no target {target_id!r}", targets=sorted(exporter.scheduler.states))
+    action = request.match_info["action"]
+    (exporter.scheduler.pause if action == "pause" else exporter.scheduler.resume)(target_id)
+    return web.json_response({"id": target_id, "paused": exporter.scheduler.states[target_id].paused})

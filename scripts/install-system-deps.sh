@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the real components the test suite runs: promtool/prometheus and amtool/alertmanager
+# (Debian packages). PostgreSQL 15 server binaries are expected from Debian's postgresql-15.
+set -euo pipefail
+missing=()
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing ${missing[*]} (Debian packages) for the test suite"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "WARNING: ${missing[*]} not installed and can't install them here (needs root and apt-get)." >&2
+  echo "         Tests that need them are skipped outside CI and fail in CI." >&2
+fi

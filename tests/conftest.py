@@ -1,0 +1,75 @@
+"""Shared fixtures: a live simulator on loopback, targets built from config text, binary lookup."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from healthboard.config import parse_config
+from healthboard.simulator import Scenario, Simulator, parse_scenario, running_simulator
+from healthboard.targets import Target, build_plan
+
+IN_CI = bool(os.environ.get("CI"))
+
+
+def require_binary(name: str) -> str:
+    """Path of a real binary the test needs. Missing: skipped loudly outside CI, a failure in CI."""
+    path = shutil.which(name)
+    if path:
+        return path
+    message = f"{name} is not installed: run `make test` (it installs it) or scripts/install-system-deps.sh"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip("SKIPPED LOUDLY: " + message)
+    raise AssertionError  # unreachable
+
+
+class Sim:
+    def __init__(self, simulator: Simulator, url: str) -> None:
+        self.simulator = simulator
+        self.url = url
+
+    def script(self, text: str) -> None:
+        """Replace the scenario (YAML) and restart its clock."""
+        self.simulator.load(parse_scenario(text))
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Sim]:
+    async with running_simulator(Scenario(latency={"fixed": 0.01})) as (simulator, url):
+        yield Sim(simulator, url)
+
+
+PROVIDERS = {
+    "openai": ("openai", "{url}/v1", "sk-test-openai-0123456789abcdef", "gpt-4o-mini"),
+    "anthropic": ("anthropic", "{url}", "sk-ant-test-0123456789abcdef", "claude-3-haiku-20240307"),
+    "google": ("gemini", "{url}", "AIzaTestKey0123456789abcdefghij", "gemini-2.0-flash"),
+    "cohere": ("cohere", "{url}", "co-test-0123456789abcdef", "command-r7b-12-2024"),
+}
+
+
+def config_text(url: str, providers: list[str] | None = None, extra: str = "", **overrides: Any) -> str:
+    lines = [f"{k}: {v}" for k, v in {"timeout": "2s", "interval": "30s", **overrides}.items()]
+    lines.append("providers:")
+    for name in providers or list(PROVIDERS):
+        kind, base, key, model = PROVIDERS[name]
+        lines += [
+            f"  - name: {name}",
+            f"    kind: {kind}",
+            f"    base_url: {base.format(url=url)}",
+            f"    api_key: {key}",
+            f"    models: [{model}]",
+        ]
+    return "\n".join(lines) + "\n" + extra
+
+
+def targets_for(url: str, providers: list[str] | None = None, **overrides: Any) -> list[Target]:
+    return build_plan(parse_config(config_text(url, providers, **overrides)), {}).targets
+
+
+def target(url: str, provider: str = "openai", **overrides: Any) -> Target:
+    return targets_for(url, [provider], **overrides)[0]
