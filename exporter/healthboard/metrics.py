@@ -5,12 +5,16 @@ so the first failure of a kind shows in rate()."""
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from healthboard import __version__
 from healthboard.record import PHASES, CheckRecord, ErrorType
 from healthboard.targets import Target
+
+if TYPE_CHECKING:
+    from healthboard.state import TargetState
 
 LABELS = ("provider", "model", "region", "check")
 SOURCE = " Values come from scheduled synthetic probes."
@@ -158,6 +162,10 @@ class Metrics:
             which, _, resource = key.partition("_")
             gauge = self.ratelimit_remaining if which == "remaining" else self.ratelimit_limit
             gauge.labels(*labels, resource).set(value)
+
+    def on_record(self, record: CheckRecord, state: "TargetState") -> None:
+        """Scheduler listener."""
+        self.observe(record, state.consecutive, state.consecutive_outage)
 
     def config_loaded(self, ok: bool) -> None:
         self.reload_ok.set(1 if ok else 0)

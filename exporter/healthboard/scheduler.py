@@ -100,6 +100,8 @@ class Scheduler:
                     self._start(target_id)
 
     def start(self) -> None:
+        if not self._tasks:
+            self._epoch = asyncio.get_running_loop().time()
         self._started = True
         for target_id in self.states:
             if target_id not in self._tasks:
@@ -137,17 +139,20 @@ class Scheduler:
 
     # -- the loop --------------------------------------------------------------------------------
 
-    def next_tick(self, target_id: str, now: float) -> float:
-        """The first grid point strictly after ``now`` for this target."""
+    def next_tick(self, target_id: str, now: float, *, first: bool = False) -> float:
+        """The first grid point after ``now`` for this target (at or just before ``now`` for its first probe)."""
         state = self.states[target_id]
         interval = state.target.interval
         offset = self._offsets.get(target_id, 0.0)
-        k = math.floor((now - self._epoch - offset) / interval) + 1
+        if first:
+            k = math.ceil((now - self._epoch - offset - 0.05) / interval)
+        else:
+            k = math.floor((now - self._epoch - offset) / interval) + 1
         return self._epoch + offset + k * interval
 
     async def _run(self, target_id: str) -> None:
         loop = asyncio.get_running_loop()
-        next_regular = self.next_tick(target_id, loop.time() - 1e-9)
+        next_regular = self.next_tick(target_id, loop.time(), first=True)
         next_recheck: float | None = None
         while True:
             state = self.states[target_id]

@@ -61,14 +61,13 @@ class Exporter:
         self.scheduler = Scheduler(
             engine, self.metrics, concurrency=config.concurrency, recheck_interval=config.recheck_interval, backoff_max=config.backoff_max
         )
-        self.scheduler.listeners.append(self._observe)
+        self.scheduler.listeners += [self.metrics.on_record, self._remember]
         self.scheduler.configure(plan.targets)
         self._set_plan_metrics()
         self.metrics.config_loaded(True)
         self.last_reload_error: str | None = None
 
-    def _observe(self, record: CheckRecord, state: TargetState) -> None:
-        self.metrics.observe(record, state.consecutive, state.consecutive_outage)
+    def _remember(self, record: CheckRecord, state: TargetState) -> None:
         self.recent.add(record)
 
     def _set_plan_metrics(self) -> None:

@@ -12,6 +12,7 @@ import asyncio
 import contextvars
 import dataclasses
 import logging
+import os
 import socket
 import ssl
 import time
@@ -271,6 +272,8 @@ def _reason(exc: BaseException) -> str:
         return inner.verify_message or str(inner)
     if isinstance(inner, ssl.SSLError):
         return inner.reason or str(inner)
+    if isinstance(inner, OSError) and inner.errno:
+        return os.strerror(inner.errno)  # "Connection refused", not asyncio's "Connect call failed (…)"
     if isinstance(inner, OSError) and inner.strerror:
         return inner.strerror
     return str(inner) or type(inner).__name__

@@ -66,6 +66,8 @@ class OpenAIWire(WireFormat):
         message = str(error.get("message") or "").lower()
         if code in _QUOTA_CODES or kind in _QUOTA_CODES:
             return ErrorType.QUOTA
+        if status in (401, 403):
+            return ErrorType.AUTH
         if status == 404 or code in ("model_not_found", "DeploymentNotFound"):
             return ErrorType.NOT_FOUND
         if status >= 500 and (code in _OVERLOAD_HINTS or any(h in message for h in _OVERLOAD_HINTS)):

@@ -67,10 +67,13 @@ class Simulator:
         for wire in SIM_WIRES:
             for path in wire.paths:
                 app.router.add_post(path, self._handler(wire))
-        app.router.add_get("/_sim/health", lambda r: web.json_response({"status": "ok", "elapsed": self.elapsed()}))
+        app.router.add_get("/_sim/health", self._health)
         app.router.add_get("/_sim/requests", self._stats)
         app.router.add_put("/_sim/scenario", self._put_scenario)
         return app
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "elapsed": self.elapsed()})
 
     async def _stats(self, request: web.Request) -> web.Response:
         rows = [{"kind": k, "model": m, "outcome": o, "count": c} for (k, m, o), c in sorted(self.requests.items())]

@@ -1,0 +1,199 @@
+"""The HTTP API of a live exporter probing the simulator over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from healthboard.config import parse_config
+from healthboard.runtime import running_exporter
+from healthboard.service import Exporter, plan_or_fail
+
+from conftest import PROVIDERS, Sim, config_text
+
+FAST = dict(interval="300ms", timeout="200ms", recheck_interval="200ms")
+
+
+@contextlib.asynccontextmanager
+async def exporter_for(text: str, path: str | None = None) -> AsyncIterator[tuple[Exporter, str]]:
+    config = parse_config(text, path or "test", {})
+    async with running_exporter(config, plan_or_fail(config, "test", {}), path, "127.0.0.1:0", environ={}) as running:
+        yield running
+
+
+async def get(url: str, **kwargs: Any) -> tuple[int, Any]:
+    async with aiohttp.ClientSession() as session, session.get(url, **kwargs) as response:
+        body = await response.json() if response.content_type == "application/json" else await response.text()
+        return response.status, body
+
+
+async def post(url: str, **kwargs: Any) -> tuple[int, Any]:
+    async with aiohttp.ClientSession() as session, session.post(url, **kwargs) as response:
+        return response.status, await response.json()
+
+
+async def test_landing_and_lifecycle(sim: Sim) -> None:
+    async with exporter_for(config_text(sim.url, ["openai"], **FAST)) as (_, url):
+        status, page = await get(url + "/")
+        assert status == 200
+        for link in ("/metrics", "/api/health", "/api/metrics", "/api/checks", "/api/config", "/-/healthy", "/-/ready"):
+            assert f'href="{link}' in page
+        assert (await get(url + "/-/healthy"))[0] == 200
+        assert (await get(url + "/-/ready"))[0] == 200
+
+
+async def test_health_semantics(sim: Sim) -> None:
+    sim.script("""
+latency: 5ms
+rules:
+  - match: {kind: openai}
+    faults: {server_error: 1.0}
+  - match: {kind: gemini}
+    faults: {rate_limit: 1.0}
+    retry_after: 0.1s
+  - match: {kind: anthropic}
+    latency: 150ms
+""")
+    extra = "health: {degraded_p95: 100ms}\n"
+    text = config_text(sim.url, extra=extra, **FAST).replace("co-test-0123456789abcdef", "invalid-cohere-key")
+    async with exporter_for(text) as (_, url):
+        await asyncio.sleep(1.0)
+        status, body = await get(url + "/api/health")
+    assert status == 503 and body["status"] == "unhealthy"
+    by_provider = {t["provider"]: t for t in body["targets"]}
+    assert by_provider["openai"]["status"] == "unhealthy" and by_provider["openai"]["failures"]["5xx"] >= 2
+    assert by_provider["google"]["status"] == "degraded" and "rate limited" in by_provider["google"]["reason"]
+    assert by_provider["anthropic"]["status"] == "degraded" and "p95" in by_provider["anthropic"]["reason"]
+    assert by_provider["cohere"]["status"] == "misconfigured" and "auth" in by_provider["cohere"]["reason"]
+
+
+async def test_healthy_is_200(sim: Sim) -> None:
+    async with exporter_for(config_text(sim.url, ["openai", "anthropic"], **FAST)) as (_, url):
+        await asyncio.sleep(0.5)
+        status, body = await get(url + "/api/health")
+    assert status == 200 and body["status"] == "healthy"
+    assert all(t["status"] == "healthy" for t in body["targets"])
+
+
+async def test_api_metrics_figures(sim: Sim) -> None:
+    sim.script("latency: 20ms\nrules:\n  - match: {kind: openai}\n    sequence: [ok, server_error]\n")
+    async with exporter_for(config_text(sim.url, ["openai"], **{**FAST, "recheck_interval": "0"})) as (_, url):
+        await asyncio.sleep(1.3)
+        _, body = await get(url + "/api/metrics")
+    row = body["targets"][0]
+    assert row["id"] == "openai/gpt-4o-mini/chat" and row["window_seconds"] == 900
+    assert row["requests"] >= 4
+    assert row["failures"]["5xx"] == row["requests"] // 2
+    assert row["success_ratio"] == pytest.approx((row["requests"] - row["failures"]["5xx"]) / row["requests"])
+    assert 20 <= row["p50_ms"] <= row["p95_ms"] < 100
+    assert row["interval_seconds"] == 0.3 and row["paused"] is False and row["cost_usd"] > 0
+    assert row["last"]["provider"] == "openai"
+
+
+async def test_checks_drilldown(sim: Sim) -> None:
+    sim.script("latency: 1ms\nrules:\n  - match: {kind: openai}\n    faults: {server_error: 1.0}\n")
+    async with exporter_for(config_text(sim.url, ["openai", "anthropic"], **FAST)) as (_, url):
+        await asyncio.sleep(0.8)
+        _, failed = await get(url + "/api/checks?failed=true&limit=2")
+        _, anthropic = await get(url + "/api/checks?provider=anthropic")
+        status, error = await get(url + "/api/checks?limit=zero")
+        status2, error2 = await get(url + "/api/checks?provder=x")
+    assert len(failed["checks"]) == 2 and all(not c["ok"] and c["error_type"] == "5xx" for c in failed["checks"])
+    assert failed["checks"][0]["ts"] >= failed["checks"][1]["ts"]  # newest first
+    assert anthropic["checks"] and all(c["provider"] == "anthropic" and c["ok"] for c in anthropic["checks"])
+    assert status == 400 and "limit" in error["error"]
+    assert status2 == 400 and "provder" in error2["error"]
+
+
+async def test_config_is_redacted(sim: Sim) -> None:
+    text = config_text(sim.url, **FAST) + "api_token: very-secret-token-123\n"
+    async with exporter_for(text) as (_, url):
+        status, body = await get(url + "/api/config")
+    assert status == 200
+    raw = str(body)
+    for _, _, key, _ in PROVIDERS.values():
+        assert key not in raw
+    assert "very-secret-token-123" not in raw
+    assert body["config"]["providers"][0]["api_key"] == "[REDACTED]"
+    assert body["kill_switch"] == "enabled"
+
+
+async def test_kill_switch(sim: Sim) -> None:
+    async with exporter_for(config_text(sim.url, ["openai"], **FAST)) as (_, url):
+        status, body = await post(url + "/api/targets/openai/gpt-4o-mini/chat/pause")
+        assert status == 403 and "api_token" in body["error"]
+    text = config_text(sim.url, ["openai"], **FAST) + "api_token: tok-0123456789\n"
+    async with exporter_for(text) as (exporter, url):
+        target_url = url + "/api/targets/openai/gpt-4o-mini/chat"
+        assert (await post(target_url + "/pause", headers={"Authorization": "Bearer wrong"}))[0] == 401
+        assert (await post(url + "/api/targets/nope/pause", headers={"Authorization": "Bearer tok-0123456789"}))[0] == 404
+        status, body = await post(target_url + "/pause", headers={"Authorization": "Bearer tok-0123456789"})
+        assert status == 200 and body["paused"] is True
+        await asyncio.sleep(0.1)
+        before = len(list(exporter.recent.newest_first()))
+        await asyncio.sleep(0.7)
+        assert len(list(exporter.recent.newest_first())) == before
+        _, metrics = await get(url + "/metrics")
+        assert 'llm_probe_paused{check="chat",model="gpt-4o-mini",provider="openai",region="default"} 1.0' in metrics
+        _, health = await get(url + "/api/health")
+        assert health["targets"][0]["status"] == "paused"
+        status, body = await post(target_url + "/resume", headers={"Authorization": "Bearer tok-0123456789"})
+        assert status == 200 and body["paused"] is False
+        await asyncio.sleep(0.7)
+        assert len(list(exporter.recent.newest_first())) > before
+
+
+async def test_reload_good_and_bad(sim: Sim, tmp_path: Path) -> None:
+    path = tmp_path / "healthboard.yml"
+    path.write_text(config_text(sim.url, ["openai"], **FAST))
+    async with exporter_for(path.read_text(), str(path)) as (exporter, url):
+        path.write_text(config_text(sim.url, ["openai", "anthropic"], **FAST))
+        status, body = await post(url + "/-/reload")
+        assert status == 200 and body["targets"] == 2
+        path.write_text(config_text(sim.url, ["openai"], **FAST) + "bogus_key: 1\n")
+        status, body = await post(url + "/-/reload")
+        assert status == 400 and "unknown key 'bogus_key'" in body["detail"] and str(path) in body["detail"]
+        _, metrics = await get(url + "/metrics")
+        assert "healthboard_config_last_reload_successful 0.0" in metrics
+        assert len(exporter.scheduler.states) == 2  # the old config keeps running
+        path.write_text(config_text(sim.url, ["openai"], **FAST))
+        assert (await post(url + "/-/reload"))[0] == 200
+        _, metrics = await get(url + "/metrics")
+        assert "healthboard_config_last_reload_successful 1.0" in metrics
+        assert len(exporter.scheduler.states) == 1
+
+
+async def test_series_exist_from_first_scrape(sim: Sim) -> None:
+    async with exporter_for(config_text(sim.url, ["openai"], interval="30s", timeout="1s")) as (_, url):
+        _, metrics = await get(url + "/metrics")
+    labels = 'check="chat",error_type="{}",model="gpt-4o-mini",provider="openai",region="default"'
+    for error_type in ("auth", "quota", "rate_limit", "overloaded", "5xx", "timeout", "dns", "connect", "tls", "not_found",
+                       "bad_request", "invalid_response", "other"):
+        assert "llm_probe_failures_total{" + labels.format(error_type) + "}" in metrics, error_type
+    for name in ("llm_probe_requests_total", "llm_probe_consecutive_failures", "llm_probe_success", "llm_probe_interval_seconds",
+                 "llm_probe_duration_seconds_bucket", "llm_probe_cost_usd_total", "llm_probe_last_run_timestamp_seconds",
+                 "healthboard_build_info", "healthboard_scheduler_lag_seconds_bucket", "healthboard_config_last_reload_successful"):
+        assert name in metrics, name
+    assert "Values come from scheduled synthetic probes." in metrics
+
+
+async def test_secrets_appear_nowhere(sim: Sim, caplog: pytest.LogCaptureFixture) -> None:
+    secret = "sk-KNOWN-SECRET-4f9a8b7c6d5e"
+    sim.script("latency: 1ms\nrules:\n  - match: {kind: openai}\n    faults: {unauthorized: 1.0}\n  - match: {kind: cohere}\n    faults: {reset: 1.0}\n")
+    text = config_text(sim.url, **FAST).replace("sk-test-openai-0123456789abcdef", secret).replace("co-test-0123456789abcdef", secret)
+    text += f"api_token: {secret}-token\n"
+    caplog.set_level(logging.DEBUG)
+    async with exporter_for(text) as (_, url):
+        await asyncio.sleep(0.8)
+        pages = [await get(url + path) for path in ("/metrics", "/", "/api/health", "/api/metrics", "/api/config",
+                                                     "/api/checks", "/api/checks?failed=true")]
+    for _, page in pages:
+        assert secret not in str(page) and secret[3:15] not in str(page)
+    assert secret not in caplog.text

@@ -1,0 +1,152 @@
+"""The scheduler on real sockets against the simulator, with sub-second intervals so tests stay short."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import pytest
+
+from healthboard.metrics import Metrics
+from healthboard.prober.engine import ProbeEngine
+from healthboard.record import CheckRecord
+from healthboard.scheduler import Scheduler, spread_offsets
+from healthboard.state import TargetState
+
+from conftest import Sim, target, targets_for
+
+
+def sample(metrics: Metrics, name: str, **labels: str) -> float:
+    value = metrics.registry.get_sample_value(name, labels)
+    return 0.0 if value is None else value
+
+
+class Run:
+    def __init__(self, scheduler: Scheduler) -> None:
+        self.scheduler = scheduler
+        self.records: list[tuple[float, CheckRecord]] = []
+        scheduler.listeners.append(self._on)
+
+    def _on(self, record: CheckRecord, state: TargetState) -> None:
+        self.records.append((asyncio.get_running_loop().time(), record))
+
+    def of(self, provider: str) -> list[tuple[float, CheckRecord]]:
+        return [(t, r) for t, r in self.records if r.provider == provider]
+
+
+async def run_for(seconds: float, targets, **kwargs) -> tuple[Run, Metrics]:  # type: ignore[no-untyped-def]
+    metrics = Metrics()
+    async with ProbeEngine() as engine:
+        scheduler = Scheduler(engine, metrics, **kwargs)
+        scheduler.configure(targets)
+        scheduler.listeners.append(metrics.on_record)
+        run = Run(scheduler)
+        scheduler.start()
+        await asyncio.sleep(seconds)
+        await scheduler.stop()
+    return run, metrics
+
+
+def test_offsets_spread_evenly_per_interval_group() -> None:
+    base = target("http://x", interval="30s")
+    targets = [dataclasses.replace(base, model=f"m{i}") for i in range(4)] + [dataclasses.replace(base, model="z", interval=10.0)]
+    offsets = spread_offsets(targets)
+    assert sorted(offsets[t.id] for t in targets[:4]) == [0, 7.5, 15, 22.5]
+    assert offsets["openai/z/chat"] == 0
+
+
+async def test_targets_never_fire_in_a_burst(sim: Sim) -> None:
+    base = target(sim.url, interval="1s", timeout="500ms")
+    targets = [dataclasses.replace(base, model=f"model-{i}") for i in range(5)]
+    run, _ = await run_for(0.95, targets)
+    starts = sorted(t for t, _ in run.records)
+    assert len(starts) == 5
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    assert min(gaps) > 0.12, gaps  # 1 s / 5 targets = 0.2 s apart
+
+
+async def test_failure_is_rechecked_sooner_without_biasing_counters(sim: Sim) -> None:
+    sim.script("latency: 5ms\nrules:\n  - match: {kind: openai}\n    faults: {server_error: 1.0}\n")
+    t = target(sim.url, interval="1s", timeout="200ms")
+    run, metrics = await run_for(2.1, [t], recheck_interval=0.25)
+    scheduled = [r for _, r in run.records if r.scheduled]
+    rechecks = [r for _, r in run.records if not r.scheduled]
+    labels = dict(provider="openai", model="gpt-4o-mini", region="default", check="chat")
+    assert len(scheduled) == 3  # t = 0, 1, 2: the grid is unchanged by failures
+    assert len(rechecks) >= 4
+    assert sample(metrics, "llm_probe_requests_total", **labels) == len(scheduled)
+    assert sample(metrics, "llm_probe_failures_total", **labels, error_type="5xx") == len(scheduled)
+    assert sample(metrics, "llm_probe_rechecks_total", **labels) == len(rechecks)
+    assert sample(metrics, "llm_probe_recheck_failures_total", **labels, error_type="5xx") == len(rechecks)
+    assert sample(metrics, "llm_probe_consecutive_failures", **labels) == len(run.records)
+    assert sample(metrics, "llm_probe_consecutive_outage_failures", **labels) == len(run.records)
+
+
+async def test_misconfiguration_is_not_rechecked(sim: Sim) -> None:
+    sim.script("latency: 5ms\nrules:\n  - faults: {unauthorized: 1.0}\n")
+    run, metrics = await run_for(1.5, [target(sim.url, interval="1s", timeout="200ms")], recheck_interval=0.25)
+    assert all(r.scheduled for _, r in run.records) and len(run.records) == 2
+    labels = dict(provider="openai", model="gpt-4o-mini", region="default", check="chat")
+    assert sample(metrics, "llm_probe_consecutive_failures", **labels) == 2
+    assert sample(metrics, "llm_probe_consecutive_outage_failures", **labels) == 0
+
+
+async def test_rate_limit_doubles_interval_then_resets(sim: Sim) -> None:
+    sim.script("""
+latency: 1ms
+rules:
+  - match: {kind: openai}
+    sequence: [rate_limit, rate_limit, rate_limit, ok, ok, ok, ok, ok, ok]
+    retry_after: 0.1s
+""")
+    run, metrics = await run_for(3.3, [target(sim.url, interval="300ms", timeout="100ms")], backoff_max=1.0)
+    times = [t for t, _ in run.records]
+    gaps = [round(b - a, 2) for a, b in zip(times, times[1:])]
+    # 429 → 0.6 s (2×), 429 → 1.0 s (4× capped), 429 → 1.0 s (cap), ok → back to the 0.3 s grid
+    assert gaps[0] == pytest.approx(0.6, abs=0.06), gaps
+    assert gaps[1] == pytest.approx(1.0, abs=0.06), gaps
+    assert gaps[2] == pytest.approx(1.0, abs=0.06), gaps
+    assert all(g <= 0.36 for g in gaps[3:]), gaps
+    assert not any(not r.scheduled for _, r in run.records)  # 429s are never re-checked
+    labels = dict(provider="openai", model="gpt-4o-mini", region="default", check="chat")
+    assert sample(metrics, "llm_probe_interval_seconds", **labels) == pytest.approx(0.3)
+
+
+async def test_retry_after_larger_than_doubling_is_honoured(sim: Sim) -> None:
+    sim.script("latency: 1ms\nrules:\n  - match: {kind: openai}\n    sequence: [rate_limit, ok]\n    retry_after: 1.2s\n")
+    run, _ = await run_for(1.6, [target(sim.url, interval="300ms", timeout="100ms")], backoff_max=5.0)
+    times = [t for t, _ in run.records]
+    assert times[1] - times[0] == pytest.approx(1.2, abs=0.08)
+
+
+async def test_hanging_target_does_not_delay_others(sim: Sim) -> None:
+    sim.script("latency: 2ms\nrules:\n  - match: {kind: anthropic}\n    faults: {hang: 1.0}\n    hang_for: 10s\n")
+    hanging = target(sim.url, "anthropic", interval="1s", timeout="900ms")
+    healthy = [dataclasses.replace(target(sim.url, interval="200ms", timeout="100ms"), model=f"m{i}") for i in range(3)]
+    run, metrics = await run_for(2.05, [hanging, *healthy], concurrency=4, recheck_interval=0.9)
+    for model in ("m0", "m1", "m2"):
+        times = [t for t, r in run.records if r.model == model]
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        assert len(times) >= 9 and max(gaps) < 0.26, (model, gaps)
+    assert any(r.error_type and r.error_type.value == "timeout" for _, r in run.of("anthropic"))
+    count = sample(metrics, "healthboard_scheduler_lag_seconds_count")
+    total = sample(metrics, "healthboard_scheduler_lag_seconds_sum")
+    assert count >= 30 and total / count < 0.02
+
+
+async def test_reconfigure_keeps_state_and_removes_series(sim: Sim) -> None:
+    sim.script("latency: 1ms\nrules:\n  - match: {kind: anthropic}\n    faults: {server_error: 1.0}\n")
+    a, b = targets_for(sim.url, ["openai", "anthropic"], interval="300ms", timeout="100ms")
+    metrics = Metrics()
+    async with ProbeEngine() as engine:
+        scheduler = Scheduler(engine, metrics, recheck_interval=0)
+        scheduler.configure([a, b])
+        scheduler.start()
+        await asyncio.sleep(0.5)
+        failures = scheduler.states[b.id].consecutive
+        scheduler.configure([b])
+        await asyncio.sleep(0.05)
+        assert scheduler.states[b.id].consecutive >= failures >= 1
+        assert a.id not in scheduler.states
+        assert metrics.registry.get_sample_value("llm_probe_requests_total", dict(provider="openai", model=a.model, region="default", check="chat")) is None
+        await scheduler.stop()
