@@ -150,3 +150,17 @@ async def test_reconfigure_keeps_state_and_removes_series(sim: Sim) -> None:
         assert a.id not in scheduler.states
         assert metrics.registry.get_sample_value("llm_probe_requests_total", dict(provider="openai", model=a.model, region="default", check="chat")) is None
         await scheduler.stop()
+
+
+async def test_reload_with_same_settings_keeps_running_tasks(sim: Sim) -> None:
+    metrics = Metrics()
+    async with ProbeEngine() as engine:
+        scheduler = Scheduler(engine, metrics)
+        scheduler.configure(targets_for(sim.url, ["openai"], interval="10s", timeout="1s"))
+        scheduler.start()
+        task = next(iter(scheduler._tasks.values()))  # noqa: SLF001
+        scheduler.configure(targets_for(sim.url, ["openai"], interval="10s", timeout="1s"))  # a new plan, equal targets
+        assert next(iter(scheduler._tasks.values())) is task  # noqa: SLF001
+        scheduler.configure(targets_for(sim.url, ["openai"], interval="20s", timeout="1s"))
+        assert next(iter(scheduler._tasks.values())) is not task  # noqa: SLF001
+        await scheduler.stop()

@@ -94,6 +94,13 @@ class HealthConfig(Strict):
     degraded_p95: Duration = 3.0
     rate_limit_share: float = Field(default=0.5, ge=0, le=1)  # 429s "dominate" above this share of failures
 
+    @field_validator("window")
+    @classmethod
+    def _within_retention(cls, value: float) -> float:
+        if not 0 < value <= 900:
+            raise ValueError("health.window must be above 0 and at most 15m (the exporter keeps 15 minutes of checks)")
+        return value
+
 
 class Config(Strict):
     region: str = Field(default="default", pattern=r"^[A-Za-z0-9_.-]+$")
