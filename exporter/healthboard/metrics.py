@@ -77,6 +77,8 @@ class Metrics:
         )
         self.build_info = Gauge("healthboard_build_info", "Build information of this exporter.", ("version",), registry=r)
         self.build_info.labels(__version__).set(1)
+        self.start_time = Gauge("healthboard_start_time_seconds", "Unix time this exporter started.", registry=r)
+        self.start_time.set(time.time())
         self.reload_ok = Gauge("healthboard_config_last_reload_successful", "1 if the last config (re)load succeeded.", registry=r)
         self.reload_time = Gauge(
             "healthboard_config_last_reload_success_timestamp_seconds", "Unix time of the last successful config load.", registry=r
