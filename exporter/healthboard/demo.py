@@ -12,6 +12,15 @@ from healthboard.config import parse_config
 from healthboard.runtime import packaged, parse_listen, running_exporter
 from healthboard.service import plan_or_fail
 from healthboard.simulator import Scenario, load_scenario, parse_scenario, running_simulator
+from healthboard.stack import (
+    ALERTMANAGER_BINARIES,
+    PROMETHEUS_BINARIES,
+    Notification,
+    Receiver,
+    find_binary,
+    repo_root,
+    running_stack,
+)
 from healthboard.state import overall_health, target_health
 
 
@@ -38,13 +47,39 @@ async def simulate(listen: str, scenario_path: str | None) -> int:
     return 0
 
 
+def _print_notification(notification: Notification) -> None:
+    where = notification.channel.replace("slack:slack_", "Slack ").replace("_webhook_url", "").replace("email:", "email to ")
+    where = where.replace("webhook:", "webhook ")
+    print(f"  >> alert via {where}: {notification.title}", flush=True)
+
+
+@contextlib.asynccontextmanager
+async def _alerting(exporter_url: str):  # type: ignore[no-untyped-def]
+    """Prometheus + Alertmanager with the project's configs, when installed; else a hint."""
+    missing = [name for name, found in (("prometheus", find_binary(PROMETHEUS_BINARIES)),
+                                        ("prometheus-alertmanager", find_binary(ALERTMANAGER_BINARIES))) if not found]
+    if missing or repo_root() is None:
+        why = f"{' and '.join(missing)} not installed" if missing else "no source checkout with prometheus/ and alertmanager/"
+        print(f"Alerting pipeline not started ({why}). To see alerts arrive as they would in Slack and email:\n"
+              f"  sudo apt-get install prometheus prometheus-alertmanager   # then: make demo\n", flush=True)
+        yield None
+        return
+    receiver = Receiver(on_notification=_print_notification)
+    async with running_stack(exporter_url.removeprefix("http://"), interval="5s", receiver=receiver,
+                             group_wait="2s", group_interval="10s", repeat_interval="1h") as stack:
+        print(f"  prometheus     {stack.prometheus_url}/alerts      (the project's rules, 5 s scrape/evaluation)")
+        print(f"  alertmanager   {stack.alertmanager_url}            (the project's routes and templates)")
+        print("Alerts that would reach Slack, email and the dead-man's switch are printed below as they arrive.\n", flush=True)
+        yield stack
+
+
 async def demo(listen: str, duration: float) -> int:
     scenario = parse_scenario(packaged("demo-scenario.yml"), "demo-scenario.yml")
     async with running_simulator(scenario) as (simulator, sim_url):
         environ = {"HEALTHBOARD_SIM_URL": sim_url}
         config = parse_config(packaged("demo.yml"), "(demo config)", environ)
         plan = plan_or_fail(config, "(demo config)", environ)
-        async with running_exporter(config, plan, None, listen, environ) as (exporter, url):
+        async with running_exporter(config, plan, None, listen, environ) as (exporter, url), _alerting(url):
             print(f"""
 llm-healthboard demo: the exporter probes a local simulator of the providers every {config.interval:g}s.
   landing page   {url}/

@@ -1,0 +1,90 @@
+"""End to end on real binaries: simulator → exporter → Prometheus (project rules) → Alertmanager (project
+routes and templates) → a local Slack webhook and SMTP server. Loopback only; bounded; cleaned up."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+import pytest
+
+from healthboard.config import parse_config
+from healthboard.runtime import running_exporter
+from healthboard.service import plan_or_fail
+from healthboard.stack import ALERTMANAGER_BINARIES, Notification, running_stack
+
+from conftest import Sim, require_binary
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def config(url: str) -> str:
+    return f"""
+region: e2e
+interval: 2s
+timeout: 500ms
+recheck_interval: 1s
+providers:
+  - name: openai
+    kind: openai
+    base_url: {url}/v1
+    api_key: sk-e2e-openai-0123456789
+    models: [gpt-4o-mini, gpt-4.1-nano]
+  - name: anthropic
+    kind: anthropic
+    base_url: {url}
+    api_key: sk-ant-e2e-0123456789
+    models: [claude-3-haiku-20240307]
+  - name: cohere
+    kind: cohere
+    base_url: {url}
+    api_key: invalid-revoked-key
+    models: [command-r7b-12-2024]
+"""
+
+
+def is_slack(n: Notification) -> bool:
+    return n.channel.startswith("slack:")
+
+
+async def test_outage_pages_slack_and_recovers_and_invalid_key_is_a_ticket(sim: Sim) -> None:
+    require_binary("prometheus")
+    require_binary(ALERTMANAGER_BINARIES[0])
+    require_binary("amtool")
+    parsed = parse_config(config(sim.url), "e2e", {})
+    async with running_exporter(parsed, plan_or_fail(parsed, "e2e", {}), None, "127.0.0.1:0", environ={}) as (_, exporter_url):
+        async with running_stack(exporter_url.removeprefix("http://"), interval="1s") as stack:
+            receiver = stack.receiver
+            # the pipeline is alive: the Watchdog heartbeat reaches the dead-man's switch
+            await receiver.wait_for(lambda n: n.channel == "webhook:deadmans-switch" and "Watchdog" in n.title, 60)
+            # the revoked key: a ticket to the owners by email, never a page
+            ticket = await receiver.wait_for(lambda n: n.channel == "email:llm-probe-owners@example.com" and "cohere" in n.title, 60)
+            assert "probe misconfigured (auth)" in ticket.title
+            await asyncio.sleep(3)  # healthy baseline
+            assert not [n for n in receiver.notifications if is_slack(n)], [n.title for n in receiver.notifications]
+
+            sim.script("latency: 5ms\nrules:\n  - match: {kind: openai, model: gpt-4o-mini}\n    faults: {server_error: 1.0}\n")
+            fault_start = time.time()
+            page = await receiver.wait_for(lambda n: n.channel == "slack:slack_oncall_webhook_url" and "FIRING" not in n.title and "[CRITICAL]" in n.title, 90)
+            detection = page.at - fault_start
+            print(f"\nmeasured detection time (fault start -> Slack receipt): {detection:.1f}s")
+            assert "openai/gpt-4o-mini" in page.title and "hard outage" in page.title
+            assert "LLMModelHardOutage (critical)" in page.text
+            assert "Provider: openai · Model: gpt-4o-mini" in page.text
+            assert "Errors (scheduled probes, 5m): 5xx=" in page.text
+            assert "<https://github.com/llm-healthboard/llm-healthboard/blob/main/docs/RUNBOOK.md#llmmodelhardoutage|Runbook>" in page.text
+            assert "<https://grafana.example.com/d/llm-api-health/llm-api-health?var-provider=openai&var-model=gpt-4o-mini|Dashboard>" in page.text
+            assert page.raw["channel"] == "#llm-oncall" and page.raw["attachments"][0]["color"] == "danger"
+            await receiver.wait_for(lambda n: n.channel == "email:llm-oncall@example.com" and "gpt-4o-mini" in n.title, 30)
+
+            sim.script("latency: 5ms\n")
+            resolved = await receiver.wait_for(lambda n: is_slack(n) and n.title.startswith("[RESOLVED]") and "gpt-4o-mini" in n.title, 60)
+            assert "RESOLVED LLMModelHardOutage" in resolved.text and resolved.raw["attachments"][0]["color"] == "good"
+
+            slack = [n for n in receiver.notifications if is_slack(n)]
+            assert not [n for n in slack if "cohere" in n.title + n.text], "an invalid key must never page"
+            assert not [n for n in slack if "anthropic" in n.title + n.text or "gpt-4.1-nano" in n.title]
+            async with aiohttp.ClientSession() as session:
+                async with session.get(stack.prometheus_url + "/api/v1/query", params={"query": 'up{job="llm-healthboard"}'}) as r:
+                    assert (await r.json())["data"]["result"][0]["value"][1] == "1"
