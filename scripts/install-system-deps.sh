@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the real components the test suite runs: promtool/prometheus and amtool/alertmanager
-# (Debian packages). PostgreSQL 15 server binaries are expected from Debian's postgresql-15.
+# (Debian packages), and the PostgreSQL 15 server the sink tests start (Debian's postgresql-15).
 set -euo pipefail
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
+pg_bin=$(pg_config --bindir 2>/dev/null || true)
+{ [ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ]; } || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql-15)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing ${missing[*]} (Debian packages) for the test suite"

@@ -34,6 +34,10 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a config file without probing")
     check.add_argument("file")
 
+    migrate = sub.add_parser("migrate", help="apply the sink's Postgres migrations (supabase-sink/migrations)")
+    migrate.add_argument("--dsn-env", default="HEALTHBOARD_ADMIN_DSN",
+                         help="environment variable holding an admin postgresql:// URL (default HEALTHBOARD_ADMIN_DSN)")
+
     simulate = sub.add_parser("simulate", help="run the local provider simulator")
     simulate.add_argument("--listen", default="127.0.0.1:8800", help="HOST:PORT (default 127.0.0.1:8800)")
     simulate.add_argument("--scenario", help="scenario file (default: every call succeeds); see docs/SIMULATOR.md")
@@ -71,6 +75,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(runtime.serve(config, path, listen))
     if args.command == "once":
         return _once(args)
+    if args.command == "migrate":
+        return _migrate(args.dsn_env)
     if args.command == "simulate":
         from healthboard.demo import simulate
 
@@ -97,6 +103,27 @@ def _check_config(path: str) -> int:
     return EXIT_OK
 
 
+def _migrate(variable: str) -> int:
+    import os
+
+    from healthboard.secrets import Secret
+    from healthboard.sink.migrate import migrate
+
+    dsn = os.environ.get(variable)
+    if not dsn:
+        raise ConfigError(variable, [("environment", f"set {variable} to an admin postgresql:// URL (e.g. Supabase's postgres user, direct connection on port 5432)")])
+    Secret(dsn)
+    import asyncpg
+
+    try:
+        applied = asyncio.run(migrate(dsn))
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        print(scrub(f"migration failed: {type(exc).__name__}: {exc}"), file=sys.stderr)
+        return EXIT_FAILED
+    print(f"applied: {', '.join(applied)}" if applied else "the schema is up to date")
+    return EXIT_OK
+
+
 def _once(args: argparse.Namespace) -> int:
     from healthboard import runtime
     from healthboard.service import plan_or_fail
@@ -105,7 +132,7 @@ def _once(args: argparse.Namespace) -> int:
     plan = plan_or_fail(config, path or "(built-in default config)")
     for skipped in plan.skipped:
         logging.getLogger("healthboard").warning("provider %s skipped: %s", skipped.provider, skipped.reason)
-    records = asyncio.run(runtime.run_once(plan, config))
+    records = asyncio.run(runtime.run_once(plan, config, source=path or "(built-in default config)"))
     if args.format == "json":
         for record in records:
             print(scrub(json.dumps(record.to_json(), separators=(",", ":"))))

@@ -93,6 +93,19 @@ class Metrics:
         self.monthly_cost = Gauge(
             "healthboard_estimated_monthly_cost_usd", "Estimated monthly cost of scheduled probes at the effective intervals.", registry=r
         )
+        self.sink_rows_written = Counter("healthboard_sink_rows_written", "Check records written to Postgres by the sink.", registry=r)
+        self.sink_write_errors = Counter("healthboard_sink_write_errors", "Failed batch writes to Postgres (each is retried).", registry=r)
+        self.sink_spool_rows = Gauge("healthboard_sink_spool_rows", "Check records waiting in the on-disk spool.", registry=r)
+        self.sink_dropped_rows = Counter(
+            "healthboard_sink_dropped_rows", "Records dropped from the spool because it reached spool_max_rows (oldest first).", registry=r
+        )
+        self.sink_last_success = Gauge(
+            "healthboard_sink_last_success_timestamp_seconds", "Unix time of the last successful batch write.", registry=r
+        )
+        self.sink_batch_duration = Histogram(
+            "healthboard_sink_batch_duration_seconds", "Time to write one batch to Postgres (successful writes).",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0), registry=r,
+        )
         self._known: dict[str, tuple[str, ...]] = {}
 
     def add_target(self, target: Target) -> None:

@@ -85,8 +85,14 @@ async def serve(config: Config, config_path: str | None, listen: str) -> int:
     return 0
 
 
-async def run_once(plan: Plan, config: Config, engine: ProbeEngine | None = None) -> list[CheckRecord]:
-    """One probe of every target, concurrently under the concurrency cap; records in config order."""
+async def run_once(plan: Plan, config: Config, engine: ProbeEngine | None = None, source: str = "<config>",
+                   environ: Mapping[str, str] | None = None) -> list[CheckRecord]:
+    """One probe of every target, concurrently under the concurrency cap; records in config order.
+    With a sink configured, the round is written to Postgres too (what can't be written stays spooled)."""
+    from healthboard.metrics import Metrics
+    from healthboard.service import build_sink
+
+    sink = build_sink(config, source, Metrics(), environ)
     semaphore = asyncio.Semaphore(config.concurrency)
     async with engine or ProbeEngine(config.max_body_bytes) as engine:
 
@@ -94,4 +100,11 @@ async def run_once(plan: Plan, config: Config, engine: ProbeEngine | None = None
             async with semaphore:
                 return await engine.probe(target)
 
-        return list(await asyncio.gather(*(one(t) for t in plan.targets)))
+        records = list(await asyncio.gather(*(one(t) for t in plan.targets)))
+    if sink is not None:
+        sink.submit_many(records)
+        sink.start()
+        if not await sink.flush(timeout=config.sink.connect_timeout + 10 if config.sink else 10):
+            log.warning("sink: %d records could not be written yet; they stay in %s for the next run", sink.spool.count, sink.spool.path)
+        await sink.stop(flush_timeout=0)
+    return records

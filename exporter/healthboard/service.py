@@ -62,6 +62,9 @@ class Exporter:
             engine, self.metrics, concurrency=config.concurrency, recheck_interval=config.recheck_interval, backoff_max=config.backoff_max
         )
         self.scheduler.listeners += [self.metrics.on_record, self._remember]
+        self.sink = build_sink(config, config_path or "<config>", self.metrics, environ)
+        if self.sink is not None:
+            self.scheduler.listeners.append(self.sink.submit)
         self.scheduler.configure(plan.targets)
         self._set_plan_metrics()
         self.metrics.config_loaded(True)
@@ -79,10 +82,14 @@ class Exporter:
         return self.plan.api_token
 
     def start(self) -> None:
+        if self.sink is not None:
+            self.sink.start()
         self.scheduler.start()
 
     async def stop(self) -> None:
         await self.scheduler.stop()
+        if self.sink is not None:
+            await self.sink.stop()
         await self.engine.close()
 
     def reload(self, text: str | None = None) -> None:
@@ -101,6 +108,8 @@ class Exporter:
             self.last_reload_error = str(exc)
             log.error("config reload refused, the previous config keeps running:\n%s", exc)
             raise
+        if config.sink != self.config.sink:
+            log.warning("sink settings changed: they take effect at the next restart (the running sink keeps its spool and DSN)")
         self.config, self.plan = config, plan
         self.engine.max_body_bytes = config.max_body_bytes
         self.recent.resize(config.recent_checks)
@@ -116,6 +125,8 @@ class Exporter:
         data = self.config.model_dump(mode="json", by_alias=True)
         if data.get("api_token"):
             data["api_token"] = REDACTED
+        if data.get("sink") and data["sink"].get("dsn"):
+            data["sink"]["dsn"] = REDACTED
         for provider in data.get("providers", []):
             if provider.get("api_key"):
                 provider["api_key"] = REDACTED
@@ -136,5 +147,11 @@ class Exporter:
         }
 
 
-def environ_default() -> Mapping[str, str]:
-    return os.environ
+def build_sink(config: Config, source: str, metrics: Metrics, environ: Mapping[str, str] | None = None):  # type: ignore[no-untyped-def]
+    """The Postgres sink when the config has a ``sink:`` block (a ConfigError when its DSN can't be resolved)."""
+    if config.sink is None:
+        return None
+    from healthboard.sink import PostgresSink, resolve_dsn
+
+    dsn = resolve_dsn(config.sink, os.environ if environ is None else environ, source)
+    return PostgresSink(config.sink, dsn, metrics)

@@ -15,7 +15,7 @@ from healthboard.config import env
 from healthboard.config.model import KINDS, Config
 
 #: Values resolved when targets are built (so an unset key skips its provider instead of failing the file).
-_LAZY_KEYS = frozenset({"api_key", "api_token"})
+_LAZY_KEYS = frozenset({"api_key", "api_token", "dsn"})
 
 
 class ConfigError(Exception):
@@ -103,7 +103,7 @@ def _dotted(path: Sequence[Any]) -> str:
 
 def _fields_at(path: list[Any]) -> list[str]:
     """Allowed keys at a location, for 'did you mean' hints."""
-    from healthboard.config.model import HealthConfig, ModelConfig, Price, ProviderConfig
+    from healthboard.config.model import HealthConfig, ModelConfig, Price, ProviderConfig, SinkConfig
 
     shape = [p for p in path if not isinstance(p, int)]
     model: type = Config
@@ -113,6 +113,7 @@ def _fields_at(path: list[Any]) -> list[str]:
             "models": ModelConfig,
             "health": HealthConfig,
             "price": Price,
+            "sink": SinkConfig,
             "prices": Price,
         }.get(part, model)
     return list(model.model_fields)

@@ -102,6 +102,28 @@ class HealthConfig(Strict):
         return value
 
 
+class SinkConfig(Strict):
+    """Mirror of every check record into Postgres/Supabase (supabase-sink/)."""
+
+    dsn: str | None = None  # usually ${HEALTHBOARD_SINK_DSN}: the healthboard_writer role; resolved at start
+    dsn_file: str | None = None
+    spool_dir: str = "healthboard-spool"
+    spool_max_rows: int = Field(default=500_000, ge=100)
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    batch_max_age: Duration = 5.0
+    connect_timeout: Duration = 10.0
+    retry_max: Duration = 30.0
+    prune: Literal["auto", "always", "never"] = "auto"  # auto: call healthboard_prune() hourly unless pg_cron runs it
+    prune_interval: Duration = 3600.0
+    instance: str | None = None  # the llm_checks.instance column; default: this host's name
+
+    @model_validator(mode="after")
+    def _one_dsn(self) -> "SinkConfig":
+        if (self.dsn is None) == (self.dsn_file is None):
+            raise ValueError("sink needs exactly one of dsn or dsn_file")
+        return self
+
+
 class Config(Strict):
     region: str = Field(default="default", pattern=r"^[A-Za-z0-9_.-]+$")
     interval: Duration = 30.0
@@ -119,6 +141,7 @@ class Config(Strict):
     recent_checks: int = Field(default=1000, ge=10)
     health: HealthConfig = Field(default_factory=HealthConfig)
     prices: dict[str, Price] = Field(default_factory=dict)
+    sink: SinkConfig | None = None
     providers: list[ProviderConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -1,0 +1,73 @@
+"""Applies supabase-sink/migrations/*.sql in order, once each, tracked in healthboard_migrations.
+
+The files are idempotent on their own too (IF NOT EXISTS, CREATE OR REPLACE), so applying them by hand
+(Supabase SQL editor, docker-entrypoint-initdb.d) and then with this runner is safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from importlib import resources
+from pathlib import Path
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+_TRACKING = """
+CREATE TABLE IF NOT EXISTS healthboard_migrations (
+    version    text PRIMARY KEY,
+    checksum   text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+ALTER TABLE healthboard_migrations ENABLE ROW LEVEL SECURITY;
+DO $$
+DECLARE r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['anon', 'authenticated'] LOOP
+        IF EXISTS (SELECT FROM pg_roles WHERE rolname = r) THEN
+            EXECUTE format('REVOKE ALL ON healthboard_migrations FROM %I', r);
+        END IF;
+    END LOOP;
+END
+$$;
+"""
+
+
+def migration_files() -> list[Path]:
+    folder = Path(str(resources.files("healthboard.sink").joinpath("migrations")))
+    return sorted(folder.glob("*.sql"))
+
+
+async def migrate(dsn: str) -> list[str]:
+    """Apply pending migrations; return the versions applied now."""
+    conn = await asyncpg.connect(dsn, statement_cache_size=0)
+    applied_now: list[str] = []
+    try:
+        await conn.execute("SELECT pg_advisory_lock(hashtext('healthboard_migrations'))")
+        await conn.execute(_TRACKING)
+        done = {r["version"]: r["checksum"] for r in await conn.fetch("SELECT version, checksum FROM healthboard_migrations")}
+        for path in migration_files():
+            version, sql = path.stem, path.read_text(encoding="utf-8")
+            checksum = hashlib.sha256(sql.encode()).hexdigest()
+            if version in done:
+                if done[version] != checksum:
+                    log.warning("migration %s changed since it was applied; applying it again (migrations are idempotent)", version)
+                else:
+                    continue
+            async with conn.transaction():
+                await conn.execute(sql)
+                await conn.execute(
+                    "INSERT INTO healthboard_migrations (version, checksum) VALUES ($1, $2) "
+                    "ON CONFLICT (version) DO UPDATE SET checksum = EXCLUDED.checksum, applied_at = now()",
+                    version, checksum,
+                )
+            applied_now.append(version)
+            log.info("applied migration %s", version)
+    finally:
+        try:
+            await conn.execute("SELECT pg_advisory_unlock(hashtext('healthboard_migrations'))")
+        finally:
+            await conn.close()
+    return applied_now
