@@ -116,6 +116,7 @@ class SinkConfig(Strict):
     prune: Literal["auto", "always", "never"] = "auto"  # auto: call healthboard_prune() hourly unless pg_cron runs it
     prune_interval: Duration = 3600.0
     instance: str | None = None  # the llm_checks.instance column; default: this host's name
+    request_ids: Literal["all", "failures"] = "all"  # "failures" stores request ids of failed checks only (saves space)
 
     @model_validator(mode="after")
     def _one_dsn(self) -> "SinkConfig":

@@ -68,11 +68,12 @@ def resolve_dsn(config: SinkConfig, environ: Mapping[str, str], source: str) -> 
     return Secret(value)
 
 
-def to_row(record: CheckRecord, instance: str) -> str:
+def to_row(record: CheckRecord, instance: str, request_ids: str = "all") -> str:
+    request_id = record.request_id if request_ids == "all" or not record.ok else None
     return json.dumps([
         record.id, record.ts, record.provider, record.model, record.region, record.check, instance, record.ok,
         record.http_status, record.error_type.value if record.error_type else None, round(record.latency_ms),
-        record.input_tokens, record.output_tokens, record.request_id, record.error_message, record.scheduled,
+        record.input_tokens, record.output_tokens, request_id, record.error_message, record.scheduled,
     ], separators=(",", ":"))
 
 
@@ -109,7 +110,7 @@ class PostgresSink:
         self.submit_many([record])
 
     def submit_many(self, records: list[CheckRecord]) -> None:
-        dropped = self.spool.append([to_row(r, self.instance) for r in records])
+        dropped = self.spool.append([to_row(r, self.instance, self.config.request_ids) for r in records])
         self.metrics.sink_spool_rows.set(self.spool.count)
         self._drained.clear()
         if dropped:
