@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install system-deps clean
+.PHONY: demo test install system-deps clean bench-alerts bench-sink
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,14 @@ demo: $(STAMP)
 ## test: install what the suite needs (Python packages, Prometheus tooling), then run the whole suite
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q -ra
+
+## bench-alerts: the full simulated month of bench/alert_quality.py (about 10 minutes); table in docs/ALERTING.md
+bench-alerts: $(STAMP) system-deps
+	$(BIN)/python bench/alert_quality.py --out bench/out/alert_quality.json
+
+## bench-sink: bytes per row and targets that fit Supabase's free 500 MB (bench/sink_capacity.py)
+bench-sink: $(STAMP) system-deps
+	$(BIN)/python bench/sink_capacity.py --rows 1000000
 
 system-deps:
 	@./scripts/install-system-deps.sh

@@ -1,0 +1,65 @@
+"""A reduced run of bench/alert_quality.py (3 models x 2 regions x 2 days, a subset of incidents) on the
+real rule files and real Prometheus tooling: a rule change that breaks detection or adds false alarms
+fails CI. The full month is `make bench-alerts`; its table is kept in docs/ALERTING.md."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import require_binary
+
+ROOT = Path(__file__).parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    require_binary("promtool")
+    require_binary("prometheus")
+    import alert_quality
+
+    params, quick, _ = alert_quality.parse_args(["--days", "2", "--quick", "--seed", "1"])
+    return asyncio.run(alert_quality.run(params, quick, None, tmp_path_factory.mktemp("aq")))
+
+
+def rows(result: dict, kind: str) -> list[dict]:
+    found = [r for r in result["incidents"] if r["kind"] == kind]
+    assert found, kind
+    return found
+
+
+def test_no_false_alarms_over_baseline_noise(result: dict) -> None:
+    assert result["false_alarms"] == {}, result["false_alarm_details"]
+
+
+def test_hard_outage_pages_on_call_within_90s(result: dict) -> None:
+    for row in rows(result, "hard_outage"):
+        assert row["detected"] and row["receiver"] == "oncall", row
+        assert row["detection_s"] <= 90, row
+
+
+def test_every_incident_is_detected_by_an_expected_alert(result: dict) -> None:
+    missed = [r for r in result["incidents"] if not r["detected"]]
+    assert missed == []
+
+
+def test_regional_outage_is_regional_not_a_page(result: dict) -> None:
+    for row in rows(result, "region_down"):
+        assert row["by"] == "LLMRegionalFailure" and not row["paged"], row
+
+
+def test_invalid_key_and_retired_model_only_open_a_ticket(result: dict) -> None:
+    for kind in ("key_revoked", "model_retired"):
+        for row in rows(result, kind):
+            assert row["by"] == "LLMProbeMisconfigured" and row["receiver"] == "owners-ticket", row
+            assert row["other_alerts"] == [] and not row["paged"], row
+
+
+def test_default_probe_cost_is_under_a_dollar(result: dict) -> None:
+    assert 0 < result["monthly_cost_usd"] < 1.0
