@@ -193,7 +193,7 @@ def default_cost() -> float:
     return build_plan(parse_config(packaged("default.yml"), "default", env), env).monthly_cost_usd
 
 
-async def run(params: Params, quick: bool, out: Path | None, workdir: Path) -> dict:
+async def run(params: Params, quick: bool, out: Path | None, workdir: Path, rules_dir: Path | None = None) -> dict:
     rng = random.Random(params.seed)
     incidents = incident_plan(params, rng, full=not quick)
     started = time.monotonic()
@@ -201,7 +201,7 @@ async def run(params: Params, quick: bool, out: Path | None, workdir: Path) -> d
     timings = {"generate": time.monotonic() - started, "samples": samples}
     tsdb = workdir / "tsdb"
     timings["backfill"] = backfill(files, tsdb)
-    rules = load_rules(ROOT / "prometheus" / "rules", 15.0)
+    rules = load_rules(rules_dir or ROOT / "prometheus" / "rules", 15.0)
     firings, timings["evaluate"] = await evaluate(tsdb, rules, EPOCH, EPOCH + params.seconds, workdir)
     notify(firings, Routing(ROOT / "alertmanager" / "alertmanager.yml"))
     result = judge(params, incidents, firings)
@@ -215,6 +215,11 @@ async def run(params: Params, quick: bool, out: Path | None, workdir: Path) -> d
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[Params, bool, Path | None]:
+    params, quick, out, _ = parse_all(argv)
+    return params, quick, out
+
+
+def parse_all(argv: list[str] | None = None) -> tuple[Params, bool, Path | None, Path | None]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     defaults = Params()
     parser.add_argument("--days", type=float, default=defaults.days)
@@ -224,21 +229,22 @@ def parse_args(argv: list[str] | None = None) -> tuple[Params, bool, Path | None
                   "slow_share", "bursts_per_week", "burst_ratio", "burst_minutes"):
         parser.add_argument("--" + field.replace("_", "-"), type=float, default=getattr(defaults, field))
     parser.add_argument("--out", type=Path, default=Path("bench/out/alert_quality.json"))
+    parser.add_argument("--rules", type=Path, help="rules folder to judge instead of prometheus/rules (trade-off runs)")
     args = parser.parse_args(argv)
     fields = {f: getattr(args, f) for f in ("days", "seed", "interval", "recheck", "timeout", "scrape", "noise_fail", "blips_per_day",
                                             "latency_median", "latency_sigma", "slow_share", "bursts_per_week", "burst_ratio", "burst_minutes")}
     params = Params(**fields)
     if args.quick:
         params.targets = params.targets[:3]
-    return params, args.quick, args.out
+    return params, args.quick, args.out, args.rules
 
 
 def main(argv: list[str] | None = None) -> int:
-    params, quick, out = parse_args(argv)
+    params, quick, out, rules = parse_all(argv)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="alert-quality-") as tmp:
-        result = asyncio.run(run(params, quick, out, Path(tmp)))
+        result = asyncio.run(run(params, quick, out, Path(tmp), rules))
     print(result["report"])
     if out:
         print(f"\n(JSON: {out})")
