@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install system-deps clean bench-alerts bench-sink
+.PHONY: demo test install system-deps clean bench bench-alerts bench-sink
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ demo: $(STAMP)
 ## test: install what the suite needs (Python packages, Prometheus tooling), then run the whole suite
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q -ra
+
+## bench: probe engine side by side with blackbox_exporter (bench/probe_engine.py); table in docs/PERFORMANCE.md
+bench: $(STAMP) system-deps
+	$(BIN)/python bench/probe_engine.py
 
 ## bench-alerts: the full simulated month of bench/alert_quality.py (about 10 minutes); table in docs/ALERTING.md
 bench-alerts: $(STAMP) system-deps

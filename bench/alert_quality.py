@@ -137,7 +137,8 @@ def judge(params: Params, incidents: list[Incident], firings: list[Firing]) -> d
             "start": incident.start, "minutes": (incident.end - incident.start) / 60,
             "detected": bool(hits), "by": hits[0].alert if hits else None, "receiver": hits[0].receiver if hits else None,
             "detection_s": (hits[0].notified - EPOCH - incident.start) if hits else None,
-            "reset_s": (reset - EPOCH - incident.end) if reset is not None else None,
+            "reset_s": (hits[0].end - EPOCH - incident.end) if hits else None,  # the detecting alert resolves
+            "all_clear_s": (reset - EPOCH - incident.end) if reset is not None else None,  # every related alert resolved
             "other_alerts": wrong, "paged": bool(pages),
         })
     false_alarms: dict[str, int] = {}
@@ -158,20 +159,22 @@ def summarise(kind_rows: list[dict]) -> tuple[str, str]:
 
 def report(params: Params, result: dict, timings: dict, cost: float | None) -> str:
     out = [f"### Alert quality: {len(params.targets)} models x {len(params.regions)} regions, {params.days:g} days, seed {params.seed}", ""]
-    out.append("| incident | n | detected | by (first notification) | receiver | detection median s | worst s | reset s | other alerts |")
-    out.append("|---|---|---|---|---|---|---|---|---|")
+    out.append("| incident | n | detected | by (first notification) | receiver | detection median s | worst s | reset s | all clear s | other alerts |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|")
     kinds: dict[str, list[dict]] = {}
     for row in result["incidents"]:
         kinds.setdefault(row["kind"], []).append(row)
     for kind, rows in kinds.items():
         median, worst = summarise(rows)
         resets = [r["reset_s"] for r in rows if r["reset_s"] is not None]
+        clears = [r["all_clear_s"] for r in rows if r["all_clear_s"] is not None]
+        clear = f"{statistics.median(clears):.0f}" if clears else "-"
         by = ", ".join(sorted({r["by"] for r in rows if r["by"]})) or "-"
         receivers = ", ".join(sorted({r["receiver"] for r in rows if r["receiver"]})) or "-"
         others = ", ".join(sorted({a for r in rows for a in r["other_alerts"]})) or "-"
+        reset = f"{statistics.median(resets):.0f}" if resets else "-"
         out.append(f"| {kind} | {len(rows)} | {sum(r['detected'] for r in rows)}/{len(rows)} | {by} | {receivers} | {median} | {worst} | "
-                   f"{statistics.median(resets):.0f} | {others} |" if resets else
-                   f"| {kind} | {len(rows)} | {sum(r['detected'] for r in rows)}/{len(rows)} | {by} | {receivers} | {median} | {worst} | - | {others} |")
+                   f"{reset} | {clear} | {others} |")
     out.append("")
     scale = 30 / params.days
     total = sum(result["false_alarms"].values())

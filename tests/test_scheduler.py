@@ -77,7 +77,7 @@ async def test_failure_is_rechecked_sooner_without_biasing_counters(sim: Sim) ->
     assert sample(metrics, "llm_probe_requests_total", **labels) == len(scheduled)
     assert sample(metrics, "llm_probe_failures_total", **labels, error_type="5xx") == len(scheduled)
     assert sample(metrics, "llm_probe_rechecks_total", **labels) == len(rechecks)
-    assert sample(metrics, "llm_probe_recheck_failures_total", **labels, error_type="5xx") == len(rechecks)
+    assert sample(metrics, "llm_probe_recheck_failures_total", **labels) == len(rechecks)
     assert sample(metrics, "llm_probe_consecutive_failures", **labels) == len(run.records)
     assert sample(metrics, "llm_probe_consecutive_outage_failures", **labels) == len(run.records)
 

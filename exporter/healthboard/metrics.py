@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
 from healthboard import __version__
 from healthboard.record import PHASES, CheckRecord, ErrorType
@@ -21,9 +21,13 @@ SOURCE = " Values come from scheduled synthetic probes."
 
 #: Successful probe latency: 50 ms … 30 s.
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0)
-PHASE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+PHASE_BUCKETS = (0.005, 0.025, 0.1, 0.25, 1.0, 5.0)  # few: 5 phases x every target adds up on /metrics
 LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 RATELIMIT_RESOURCES = ("requests", "tokens", "input_tokens", "output_tokens")
+
+
+# No `_created` series: nothing reads them and they add a sample to every counter and histogram series.
+disable_created_metrics()
 
 
 class Metrics:
@@ -40,7 +44,7 @@ class Metrics:
             "llm_probe_rechecks", "Extra probes sent sooner after an outage-like failure, to confirm it fast." + SOURCE, LABELS, registry=r
         )
         self.recheck_failures = Counter(
-            "llm_probe_recheck_failures", "Re-checks that failed, by error type." + SOURCE, (*LABELS, "error_type"), registry=r
+            "llm_probe_recheck_failures", "Re-checks that failed." + SOURCE, LABELS, registry=r
         )
         self.duration = Histogram(
             "llm_probe_duration_seconds", "Whole-probe latency of successful scheduled probes." + SOURCE, LABELS, buckets=DURATION_BUCKETS, registry=r
@@ -107,6 +111,13 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0), registry=r,
         )
         self._known: dict[str, tuple[str, ...]] = {}
+        from healthboard.exposition import Renderer
+
+        self.renderer = Renderer(m for m in vars(self).values() if isinstance(m, (Counter, Gauge, Histogram)))
+
+    def render(self) -> bytes:
+        """The text exposition of every metric (fast path; see healthboard/exposition.py)."""
+        return self.renderer.render()
 
     def add_target(self, target: Target) -> None:
         """Create every series of a target at zero."""
@@ -114,9 +125,9 @@ class Metrics:
         self._known[target.id] = labels
         self.requests.labels(*labels)
         self.rechecks.labels(*labels)
+        self.recheck_failures.labels(*labels)
         for error_type in ErrorType:
             self.failures.labels(*labels, error_type.value)
-            self.recheck_failures.labels(*labels, error_type.value)
         self.duration.labels(*labels)
         for phase in PHASES:
             self.phase.labels(*labels, phase)
@@ -134,12 +145,13 @@ class Metrics:
         labels = self._known.pop(target_id, None)
         if labels is None:
             return
+        self.renderer.forget()
         for metric in (self.requests, self.rechecks, self.duration, self.success, self.consecutive, self.consecutive_outage,
                        self.last_run, self.interval, self.paused, self.cost):
             _remove(metric, labels)
+        _remove(self.recheck_failures, labels)
         for error_type in ErrorType:
             _remove(self.failures, (*labels, error_type.value))
-            _remove(self.recheck_failures, (*labels, error_type.value))
         for phase in PHASES:
             _remove(self.phase, (*labels, phase))
         for direction in ("input", "output"):
@@ -162,7 +174,7 @@ class Metrics:
         else:
             self.rechecks.labels(*labels).inc()
             if not record.ok:
-                self.recheck_failures.labels(*labels, record.error_type.value if record.error_type else "other").inc()
+                self.recheck_failures.labels(*labels).inc()
         self.success.labels(*labels).set(1 if record.ok else 0)
         self.consecutive.labels(*labels).set(consecutive)
         self.consecutive_outage.labels(*labels).set(consecutive_outage)

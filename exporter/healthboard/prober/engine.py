@@ -128,7 +128,9 @@ class ProbeEngine:
 
     def __init__(self, max_body_bytes: int = 1_048_576, ssl_context: ssl.SSLContext | None = None) -> None:
         self.max_body_bytes = max_body_bytes
-        self.ssl_context = ssl_context
+        # Built now, not at the first HTTPS probe: loading the CA bundle takes ~100 ms and would block the
+        # event loop (and delay every probe due then) in the middle of probing.
+        self.ssl_context = ssl_context if ssl_context is not None else ssl.create_default_context()
         self._fresh: aiohttp.ClientSession | None = None
         self._pooled: aiohttp.ClientSession | None = None
 
@@ -146,7 +148,7 @@ class ProbeEngine:
             limit=0,
             force_close=force_close,
             use_dns_cache=not force_close,  # a fresh connection per probe resolves DNS every time
-            ssl=self.ssl_context if self.ssl_context is not None else True,
+            ssl=self.ssl_context,
             family=socket.AF_UNSPEC,
         )
         return aiohttp.ClientSession(

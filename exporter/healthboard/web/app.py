@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from healthboard.exposition import CONTENT_TYPE
 
 from healthboard import __version__
 from healthboard.config import ConfigError
@@ -69,8 +69,8 @@ async def landing(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    payload = generate_latest(_exporter(request).metrics.registry)
-    return web.Response(body=payload, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    payload = _exporter(request).metrics.render()
+    return web.Response(body=payload, headers={"Content-Type": CONTENT_TYPE})
 
 
 async def healthy(request: web.Request) -> web.Response:

@@ -1,0 +1,318 @@
+"""Probe engine performance, side by side with Prometheus's blackbox_exporter, same machine, same run.
+
+Workload: the simulator in its own process answers the openai wire format after a fixed 100 ms with a
+valid body. N targets spread over a 30 s interval (N/30 probes a second), a fresh connection per probe
+(our default, and blackbox_exporter's behaviour), for a fixed duration per point.
+
+- ours: `healthboard serve` with N targets; its own scheduler fires the probes.
+- peer: `prometheus-blackbox-exporter` with an equivalent http module (POST, JSON body, Authorization from
+  a file, fail_if_body_not_matches_regexp on "choices"), driven by a load process (this script) that calls
+  /probe at the same rate over the same N targets.
+
+Per N and per engine: CPU seconds of the engine process per 1,000 probes (utime+stime from /proc of that
+process only), peak RSS (VmHWM), measurement overhead (reported latency − injected delay) p50/p99, schedule
+lag p50/p99 (ours: healthboard_scheduler_lag_seconds; blackbox: the driver's send lag), and for ours the
+/metrics render time and size. Ratios ours/blackbox are printed for each figure.
+
+    python bench/probe_engine.py                       # N = 100, 1000, 5000; 60 s per point
+    python bench/probe_engine.py --targets 100 --seconds 5 --smoke    # what make test runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+from healthboard.stack import find_binary, free_port
+
+DELAY = 0.100
+INTERVAL = 30.0
+BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1, "stream": False}
+KEY = "sk-bench-0123456789abcdef"
+
+
+def proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+
+
+def proc_peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, int(round(q * len(ordered) + 0.5)) - 1))]
+
+
+async def wait_ready(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            try:
+                async with session.get(url) as response:
+                    if response.status < 500:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+async def start(*args: str, log: Path) -> asyncio.subprocess.Process:
+    handle = log.open("wb")
+    return await asyncio.create_subprocess_exec(*args, stdout=handle, stderr=handle)
+
+
+async def stop(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), 10)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
+    """Prometheus-style quantile from cumulative (le, count) buckets."""
+    buckets = sorted(buckets)
+    total = buckets[-1][1]
+    if total == 0:
+        return float("nan")
+    rank = q * total
+    prev_le, prev_count = 0.0, 0.0
+    for le, count in buckets:
+        if count >= rank:
+            if le == float("inf"):
+                return prev_le
+            return prev_le + (le - prev_le) * (rank - prev_count) / max(count - prev_count, 1e-9)
+        prev_le, prev_count = le, count
+    return prev_le
+
+
+async def run_ours(n: int, seconds: float, sim: str, work: Path, python: str) -> dict:
+    config = work / f"ours-{n}.yml"
+    models = "\n".join(f"      - m{i}" for i in range(n))
+    config.write_text(f"""
+interval: {INTERVAL:g}s
+timeout: 5s
+recheck_interval: 0
+recent_checks: {max(1000, int(n * seconds / INTERVAL * 2))}
+concurrency: 1000
+providers:
+  - name: sim
+    kind: openai
+    base_url: {sim}/v1
+    api_key: {KEY}
+    models:
+{models}
+""")
+    port = free_port()
+    process = await start(python, "-m", "healthboard", "--log-level", "warning", "serve", "--config", str(config),
+                          "--listen", f"127.0.0.1:{port}", log=work / f"ours-{n}.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await wait_ready(url + "/-/ready")
+        await asyncio.sleep(1.0)
+        cpu0, t0 = proc_cpu(process.pid), time.monotonic()
+        await asyncio.sleep(seconds)
+        cpu1, t1 = proc_cpu(process.pid), time.monotonic()
+        async with aiohttp.ClientSession() as session:
+            renders, size = [], 0
+            for _ in range(5):
+                started = time.perf_counter()
+                async with session.get(url + "/metrics") as response:
+                    payload = await response.read()
+                renders.append(time.perf_counter() - started)
+                size = len(payload)
+            async with session.get(url + "/api/checks", params={"limit": "10000"}) as response:
+                checks = (await response.json())["checks"]
+        rss = proc_peak_rss_mb(process.pid)
+    finally:
+        await stop(process)
+    text = payload.decode()
+    requests = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("llm_probe_requests_total{"))
+    lag_buckets = [(float(line.split('le="')[1].split('"')[0]), float(line.rsplit(" ", 1)[1]))
+                   for line in text.splitlines() if line.startswith("healthboard_scheduler_lag_seconds_bucket")]
+    window_checks = [c for c in checks if c["ok"]]
+    overhead = [c["latency_ms"] - DELAY * 1000 for c in window_checks]
+    failed = sum(1 for c in checks if not c["ok"])
+    probes_in_window = n * (t1 - t0) / INTERVAL
+    return {
+        "engine": "ours", "targets": n, "probes": requests, "failed": failed,
+        "cpu_per_1000": (cpu1 - cpu0) / max(probes_in_window, 1) * 1000,
+        "rss_mb": rss, "overhead_p50_ms": pct(overhead, 0.50), "overhead_p99_ms": pct(overhead, 0.99),
+        "lag_p50_ms": histogram_quantile(0.50, lag_buckets) * 1000, "lag_p99_ms": histogram_quantile(0.99, lag_buckets) * 1000,
+        "metrics_render_ms": statistics.median(renders) * 1000, "metrics_bytes": size,
+    }
+
+
+BLACKBOX_CONFIG = """
+modules:
+  llm:
+    prober: http
+    timeout: 5s
+    http:
+      method: POST
+      headers:
+        Content-Type: application/json
+      body: '{body}'
+      valid_status_codes: [200]
+      fail_if_body_not_matches_regexp: ['"choices"']
+      authorization:               # blackbox_exporter inlines its HTTP client settings under http:
+        type: Bearer
+        credentials_file: {key_file}
+"""
+
+
+async def run_blackbox(n: int, seconds: float, sim: str, work: Path) -> dict | None:
+    binary = find_binary(("prometheus-blackbox-exporter", "blackbox_exporter"))
+    if binary is None:
+        return None
+    key_file = work / "key"
+    key_file.write_text(KEY)
+    config = work / "blackbox.yml"
+    config.write_text(BLACKBOX_CONFIG.format(body=json.dumps(BODY), key_file=key_file))
+    port = free_port()
+    process = await start(binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn",
+                          log=work / f"blackbox-{n}.log")
+    url = f"http://127.0.0.1:{port}"
+    target = f"{sim}/v1/chat/completions"
+    durations: list[float] = []
+    lags: list[float] = []
+    failed = 0
+    try:
+        await wait_ready(url + "/-/healthy")
+        connector = aiohttp.TCPConnector(limit=0)
+        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=10)) as session:
+
+            async def probe(i: int, due: float) -> None:
+                nonlocal failed
+                lags.append(max(0.0, time.monotonic() - due))
+                async with session.get(url + "/probe", params={"module": "llm", "target": f"{target}?t={i}"}) as response:
+                    text = await response.text()
+                values = {line.split(" ")[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                          if line and not line.startswith("#") and "{" not in line.split(" ")[0]}
+                if values.get("probe_success") == 1:
+                    durations.append(values["probe_duration_seconds"])
+                else:
+                    failed += 1
+
+            # same schedule as ours: N targets spread evenly over the interval
+            start_at = time.monotonic() + 1.0
+            tasks = []
+            cpu0 = None
+            k = 0
+            while True:
+                due = start_at + k * INTERVAL / n
+                if due > start_at + seconds:
+                    break
+                delay = due - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                if cpu0 is None:
+                    cpu0, t0 = proc_cpu(process.pid), time.monotonic()
+                tasks.append(asyncio.create_task(probe(k % n, due)))
+                k += 1
+            await asyncio.gather(*tasks, return_exceptions=True)
+            cpu1, t1 = proc_cpu(process.pid), time.monotonic()
+        rss = proc_peak_rss_mb(process.pid)
+    finally:
+        await stop(process)
+    overhead = [(d - DELAY) * 1000 for d in durations]
+    return {
+        "engine": "blackbox", "targets": n, "probes": k, "failed": failed,
+        "cpu_per_1000": (cpu1 - (cpu0 or cpu1)) / max(k, 1) * 1000,
+        "rss_mb": rss, "overhead_p50_ms": pct(overhead, 0.50), "overhead_p99_ms": pct(overhead, 0.99),
+        "lag_p50_ms": pct([x * 1000 for x in lags], 0.50), "lag_p99_ms": pct([x * 1000 for x in lags], 0.99),
+        "metrics_render_ms": float("nan"), "metrics_bytes": float("nan"),
+    }
+
+
+FIGURES = (("cpu_per_1000", "CPU s / 1000 probes"), ("rss_mb", "peak RSS MB"), ("overhead_p50_ms", "overhead p50 ms"),
+           ("overhead_p99_ms", "overhead p99 ms"), ("lag_p50_ms", "schedule lag p50 ms"), ("lag_p99_ms", "schedule lag p99 ms"),
+           ("metrics_render_ms", "/metrics render ms"), ("metrics_bytes", "/metrics bytes"))
+
+
+def table(results: list[dict]) -> str:
+    lines = ["| N | figure | ours | blackbox_exporter | ours/blackbox |", "|---|---|---|---|---|"]
+    by_n: dict[int, dict[str, dict]] = {}
+    for r in results:
+        by_n.setdefault(r["targets"], {})[r["engine"]] = r
+    for n, engines in sorted(by_n.items()):
+        ours, peer = engines.get("ours", {}), engines.get("blackbox", {})
+        for key, label in FIGURES:
+            a, b = ours.get(key, float("nan")), peer.get(key, float("nan"))
+            ratio = a / b if b and b == b and a == a else float("nan")
+            lines.append(f"| {n} | {label} | {a:.3f} | {b:.3f} | {ratio:.2f} |")
+        lines.append(f"| {n} | probes (failed) | {ours.get('probes', 0):.0f} ({ours.get('failed', 0)}) | "
+                     f"{peer.get('probes', 0):.0f} ({peer.get('failed', 0)}) | |")
+    return "\n".join(lines)
+
+
+async def main_async(sizes: list[int], seconds: float, smoke: bool) -> int:
+    python = sys.executable
+    with tempfile.TemporaryDirectory(prefix="probe-engine-") as tmp:
+        work = Path(tmp)
+        scenario = work / "scenario.yml"
+        scenario.write_text(f"latency: {DELAY * 1000:g}ms\nreply_text: pong\n")
+        sim_port = free_port()
+        sim = await start(python, "-m", "healthboard", "--log-level", "warning", "simulate", "--listen", f"127.0.0.1:{sim_port}",
+                          "--scenario", str(scenario), log=work / "sim.log")
+        sim_url = f"http://127.0.0.1:{sim_port}"
+        results = []
+        try:
+            await wait_ready(sim_url + "/_sim/health")
+            for n in sizes:
+                results.append(await run_ours(n, seconds, sim_url, work, python))
+                peer = await run_blackbox(n, seconds, sim_url, work)
+                if peer is not None:
+                    results.append(peer)
+                elif not smoke:
+                    print("prometheus-blackbox-exporter is not installed: apt-get install prometheus-blackbox-exporter", file=sys.stderr)
+        finally:
+            await stop(sim)
+    print(f"### Probe engine: {seconds:g} s per point, {DELAY * 1000:g} ms injected delay, interval {INTERVAL:g} s, 2 cores\n")
+    print(table(results))
+    out = Path("bench/out/probe_engine.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    if smoke:
+        ours = [r for r in results if r["engine"] == "ours"]
+        peer = [r for r in results if r["engine"] == "blackbox"]
+        if not ours or ours[0]["probes"] == 0:
+            print("SMOKE FAILED: our engine ran no probe", file=sys.stderr)
+            return 1
+        if not peer or peer[0]["probes"] == 0 or peer[0]["failed"] == peer[0]["probes"]:
+            print("SMOKE FAILED: blackbox_exporter did not probe successfully", file=sys.stderr)
+            return 1
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--targets", type=int, action="append", help="N (repeatable); default 100, 1000, 5000")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--smoke", action="store_true", help="exit non-zero unless both engines probed successfully")
+    args = parser.parse_args()
+    return asyncio.run(main_async(args.targets or [100, 1000, 5000], args.seconds, args.smoke))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
