@@ -137,7 +137,8 @@ def judge(params: Params, incidents: list[Incident], firings: list[Firing]) -> d
             "start": incident.start, "minutes": (incident.end - incident.start) / 60,
             "detected": bool(hits), "by": hits[0].alert if hits else None, "receiver": hits[0].receiver if hits else None,
             "detection_s": (hits[0].notified - EPOCH - incident.start) if hits else None,
-            "reset_s": (hits[0].end - EPOCH - incident.end) if hits else None,  # the detecting alert resolves
+            # the detecting alert's last firing for this incident resolves (it may flap during low-rate incidents)
+            "reset_s": (max(f.end for f in mine if f.alert == hits[0].alert) - EPOCH - incident.end) if hits else None,
             "all_clear_s": (reset - EPOCH - incident.end) if reset is not None else None,  # every related alert resolved
             "other_alerts": wrong, "paged": bool(pages),
         })

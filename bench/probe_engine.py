@@ -238,7 +238,7 @@ async def run_blackbox(n: int, seconds: float, sim: str, work: Path) -> dict | N
     overhead = [(d - DELAY) * 1000 for d in durations]
     return {
         "engine": "blackbox", "targets": n, "probes": k, "failed": failed,
-        "cpu_per_1000": (cpu1 - (cpu0 or cpu1)) / max(k, 1) * 1000,
+        "cpu_per_1000": (cpu1 - cpu0) / max(k, 1) * 1000 if cpu0 is not None else float("nan"),
         "rss_mb": rss, "overhead_p50_ms": pct(overhead, 0.50), "overhead_p99_ms": pct(overhead, 0.99),
         "lag_p50_ms": pct([x * 1000 for x in lags], 0.50), "lag_p99_ms": pct([x * 1000 for x in lags], 0.99),
         "metrics_render_ms": float("nan"), "metrics_bytes": float("nan"),
