@@ -55,13 +55,25 @@ DROP POLICY IF EXISTS healthboard_maintenance_select ON healthboard_settings;
 CREATE POLICY healthboard_maintenance_select ON healthboard_settings FOR SELECT TO healthboard_maintenance USING (true);
 
 -- On Supabase, take back the default grants to the API roles as well (belt and braces with RLS).
-DO $$
-DECLARE r text;
+-- One helper, used here, by 0004 for the views and by `healthboard migrate` for its tracking table.
+CREATE OR REPLACE FUNCTION healthboard_hide_from_api(VARIADIC relations regclass[])
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = public, pg_temp
+AS $$
+DECLARE
+    r   text;
+    rel regclass;
 BEGIN
     FOREACH r IN ARRAY ARRAY['anon', 'authenticated'] LOOP
         IF EXISTS (SELECT FROM pg_roles WHERE rolname = r) THEN
-            EXECUTE format('REVOKE ALL ON llm_checks, provider_status_events, healthboard_settings FROM %I', r);
+            FOREACH rel IN ARRAY relations LOOP
+                EXECUTE format('REVOKE ALL ON %s FROM %I', rel, r);
+            END LOOP;
         END IF;
     END LOOP;
 END
 $$;
+REVOKE ALL ON FUNCTION healthboard_hide_from_api(regclass[]) FROM PUBLIC;
+
+SELECT healthboard_hide_from_api('llm_checks', 'provider_status_events', 'healthboard_settings');

@@ -62,13 +62,4 @@ GROUP BY r.provider, m.failure_mix;
 
 GRANT SELECT ON llm_checks_hourly, llm_checks_daily, llm_recent_failures, llm_provider_comparison_30d TO healthboard_reader;
 REVOKE ALL ON llm_checks_hourly, llm_checks_daily, llm_recent_failures, llm_provider_comparison_30d FROM PUBLIC;
-DO $$
-DECLARE r text;
-BEGIN
-    FOREACH r IN ARRAY ARRAY['anon', 'authenticated'] LOOP
-        IF EXISTS (SELECT FROM pg_roles WHERE rolname = r) THEN
-            EXECUTE format('REVOKE ALL ON llm_checks_hourly, llm_checks_daily, llm_recent_failures, llm_provider_comparison_30d FROM %I', r);
-        END IF;
-    END LOOP;
-END
-$$;
+SELECT healthboard_hide_from_api('llm_checks_hourly', 'llm_checks_daily', 'llm_recent_failures', 'llm_provider_comparison_30d');

@@ -22,16 +22,6 @@ CREATE TABLE IF NOT EXISTS healthboard_migrations (
     applied_at timestamptz NOT NULL DEFAULT now()
 );
 ALTER TABLE healthboard_migrations ENABLE ROW LEVEL SECURITY;
-DO $$
-DECLARE r text;
-BEGIN
-    FOREACH r IN ARRAY ARRAY['anon', 'authenticated'] LOOP
-        IF EXISTS (SELECT FROM pg_roles WHERE rolname = r) THEN
-            EXECUTE format('REVOKE ALL ON healthboard_migrations FROM %I', r);
-        END IF;
-    END LOOP;
-END
-$$;
 """
 
 
@@ -65,6 +55,7 @@ async def migrate(dsn: str) -> list[str]:
                 )
             applied_now.append(version)
             log.info("applied migration %s", version)
+        await conn.execute("SELECT healthboard_hide_from_api('healthboard_migrations')")  # defined by 0002
     finally:
         try:
             await conn.execute("SELECT pg_advisory_unlock(hashtext('healthboard_migrations'))")
