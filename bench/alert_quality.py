@@ -65,35 +65,32 @@ class BlockFiles:
 
 
 def write_openmetrics(params: Params, incidents: list[Incident], folder: Path) -> tuple[int, list[Path]]:
-    rng = random.Random(params.seed)
     lines = 0
     out = BlockFiles(folder)
-    if True:
-        for region_index, region in enumerate(params.regions):
-            instance = f"exporter-{region}:9464"
-            times = scrape_times(params, region_index)
-            down = [(i.start, i.end) for i in incidents if i.kind == "exporter_down" and i.region == region]
-            for target in params.targets:
-                run = simulate(params, target, region, incidents, random.Random(f"{params.seed}/{target.key}/{region}"))
-                for _, family in series_lines(params, run, times, down, instance):
-                    out.write("\n".join(_shift(line) for line in family))
-                    lines += len(family)
-                out.flush()
-            up = [f'up{{job="llm-healthboard",instance="{instance}",region="{region}"}} {0 if any(a <= s < b for a, b in down) else 1} {EPOCH + s:.3f}' for s in times]
-            start = [f'healthboard_start_time_seconds{{job="llm-healthboard",instance="{instance}"}} {EPOCH - 3600:.0f} {EPOCH + s:.3f}'
-                     for s in times if not any(a <= s < b for a, b in down)]
-            out.write("\n".join(up + start) + "\n")
-            lines += len(up) + len(start)
-        # official status (the status poller, in the first region's exporter): operational, except that the
-        # provider acknowledges hard outages 5 minutes in; the status_mismatch incident stays "operational"
-        times = scrape_times(params, 0)
-        for provider in sorted({t.provider for t in params.targets}):
-            acknowledged = [(i.start + 300, i.end) for i in incidents if i.provider == provider and i.kind in ("hard_outage", "region_down")]
-            rows = [f'llm_provider_official_status{{job="llm-healthboard",instance="exporter-{params.regions[0]}:9464",provider="{provider}",component="API"}} '
-                    f'{3 if any(a <= s < b for a, b in acknowledged) else 0} {EPOCH + s:.3f}' for s in times]
-            out.write("\n".join(rows) + "\n")
-            lines += len(rows)
-    del rng
+    for region_index, region in enumerate(params.regions):
+        instance = f"exporter-{region}:9464"
+        times = scrape_times(params, region_index)
+        down = [(i.start, i.end) for i in incidents if i.kind == "exporter_down" and i.region == region]
+        for target in params.targets:
+            run = simulate(params, target, region, incidents, random.Random(f"{params.seed}/{target.key}/{region}"))
+            for _, family in series_lines(params, run, times, down, instance):
+                out.write("\n".join(_shift(line) for line in family))
+                lines += len(family)
+            out.flush()
+        up = [f'up{{job="llm-healthboard",instance="{instance}",region="{region}"}} {0 if any(a <= s < b for a, b in down) else 1} {EPOCH + s:.3f}' for s in times]
+        start = [f'healthboard_start_time_seconds{{job="llm-healthboard",instance="{instance}"}} {EPOCH - 3600:.0f} {EPOCH + s:.3f}'
+                 for s in times if not any(a <= s < b for a, b in down)]
+        out.write("\n".join(up + start) + "\n")
+        lines += len(up) + len(start)
+    # official status (the status poller, in the first region's exporter): operational, except that the
+    # provider acknowledges hard outages 5 minutes in; the status_mismatch incident stays "operational"
+    times = scrape_times(params, 0)
+    for provider in sorted({t.provider for t in params.targets}):
+        acknowledged = [(i.start + 300, i.end) for i in incidents if i.provider == provider and i.kind in ("hard_outage", "region_down")]
+        rows = [f'llm_provider_official_status{{job="llm-healthboard",instance="exporter-{params.regions[0]}:9464",provider="{provider}",component="API"}} '
+                f'{3 if any(a <= s < b for a, b in acknowledged) else 0} {EPOCH + s:.3f}' for s in times]
+        out.write("\n".join(rows) + "\n")
+        lines += len(rows)
     return lines, out.close()
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import socket
@@ -12,7 +11,6 @@ import struct
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
-from typing import Any
 
 from aiohttp import web
 
@@ -179,6 +177,3 @@ async def running_simulator(scenario: Scenario | None = None, host: str = "127.0
     finally:
         await runner.cleanup()
 
-
-def describe(scenario: Scenario) -> dict[str, Any]:
-    return json.loads(scenario.model_dump_json(by_alias=True))

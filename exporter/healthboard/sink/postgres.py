@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import socket
 import time
 import urllib.parse
@@ -244,6 +243,3 @@ class PostgresSink:
             log.warning("sink retention run failed (will retry in %gs): %s", self.config.prune_interval, scrub(str(exc)))
             await self._close()
 
-
-def spool_path_for(config: SinkConfig) -> str:
-    return os.path.join(config.spool_dir, "spool.sqlite3")
