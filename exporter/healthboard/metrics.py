@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
 from healthboard import __version__
+from healthboard.exposition import Renderer
 from healthboard.record import PHASES, CheckRecord, ErrorType
 from healthboard.targets import Target
 
@@ -111,8 +112,6 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0), registry=r,
         )
         self._known: dict[str, tuple[str, ...]] = {}
-        from healthboard.exposition import Renderer
-
         self.renderer = Renderer(m for m in vars(self).values() if isinstance(m, (Counter, Gauge, Histogram)))
 
     def render(self) -> bytes:

@@ -23,7 +23,7 @@ import aiohttp
 
 from healthboard.pricing import cost_usd
 from healthboard.prober import WIRE_FORMATS
-from healthboard.prober.base import Reply, retry_after_seconds, short
+from healthboard.prober.base import Reply, request_id_from, retry_after_seconds, short
 from healthboard.record import CheckRecord, ErrorType
 from healthboard.targets import Target
 
@@ -240,8 +240,6 @@ class ProbeEngine:
         if error is not None:
             record.error_type, record.error_message = error[0], short(error[1])
             if status is not None:
-                from healthboard.prober.base import request_id_from
-
                 record.request_id = request_id_from(headers)
             return record
         verdict = wire.judge(Reply(status or 0, headers, body))
