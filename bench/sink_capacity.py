@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
 import sys
 import time
@@ -60,7 +61,7 @@ async def measure(admin_dsn: str, server, n: int, request_ids: str) -> dict[str,
         payloads = rows(n, request_ids)
         started = time.perf_counter()
         for i in range(0, n, 5000):
-            await conn.execute(INSERT, *_columns(payloads[i:i + 5000]))
+            await conn.execute(INSERT, *_columns([json.loads(p) for p in payloads[i:i + 5000]]))
         insert_seconds = time.perf_counter() - started
         await conn.execute("VACUUM ANALYZE llm_checks")
         queries = {

@@ -103,7 +103,7 @@ async def insert_as(database: Database, user: str, rec: CheckRecord) -> None:
     try:
         from healthboard.sink.postgres import INSERT, _columns, to_row
 
-        await conn.execute(INSERT, *_columns([to_row(rec, "test")]))
+        await conn.execute(INSERT, *_columns([json.loads(to_row(rec, "test"))]))
     finally:
         await conn.close()
 
@@ -470,3 +470,37 @@ async def test_sink_dsn_unset_is_a_clear_config_error(tmp_path: Path) -> None:
     config.write_text(config_text("http://127.0.0.1:9") + "sink:\n  dsn: ${NOT_SET_SINK_DSN}\n")
     code, _, err = await run("once", "--config", str(config))
     assert code == 2 and "NOT_SET_SINK_DSN is not set" in err
+
+
+async def test_status_events_are_stored_once_through_the_spool(sim: Sim, db: Database, tmp_path: Path) -> None:
+    from healthboard.config.model import SinkConfig
+    from healthboard.status.poller import StatusPoller
+
+    sim.script("""
+status_pages:
+  p:
+    format: incidentio
+    components: [Chat Completions, Login]
+    events:
+      - {from: 0s, components: [Chat Completions], status: partial_outage, title: "Errors on Chat Completions"}
+""")
+    config = parse_config(config_text(sim.url, ["openai"]) + (
+        f"status:\n  pages:\n    - {{provider: openai, format: incidentio, url: '{sim.url}/status/p'}}\n"), "t", {})
+    for spool in ("a", "b"):  # two exporters (regions) see the same page: one row per change
+        sink = PostgresSink(SinkConfig(dsn="x", spool_dir=str(tmp_path / spool), batch_max_age=0.05), Secret(db.dsn("healthboard_writer")), Metrics())
+        sink.start()
+        sink.submit(record())  # check records and status events share the spool and the transaction
+        poller = StatusPoller(config, Metrics(), on_event=sink.submit_status_event)
+        try:
+            await poller.poll(poller.pages[0])
+        finally:
+            await poller.stop()
+        assert await sink.flush(10)
+        await sink.stop()
+    rows = await db.fetch("SELECT kind, component, status, title FROM provider_status_events ORDER BY kind, component")
+    assert [tuple(r) for r in rows] == [
+        ("component", "Chat Completions", "partial_outage", None),
+        ("component", "Login", "operational", None),
+        ("incident", "Chat Completions", "open", "Errors on Chat Completions"),
+    ]
+    assert len(await ids_in_db(db)) == 2

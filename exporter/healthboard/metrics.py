@@ -25,6 +25,7 @@ DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.
 PHASE_BUCKETS = (0.005, 0.025, 0.1, 0.25, 1.0, 5.0)  # few: 5 phases x every target adds up on /metrics
 LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 RATELIMIT_RESOURCES = ("requests", "tokens", "input_tokens", "output_tokens")
+STATUS_ERROR_REASONS = ("unreachable", "timeout", "http_status", "parse", "no_component")
 
 
 # No `_created` series: nothing reads them and they add a sample to every counter and histogram series.
@@ -111,6 +112,34 @@ class Metrics:
             "healthboard_sink_batch_duration_seconds", "Time to write one batch to Postgres (successful writes).",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0), registry=r,
         )
+        # the official status poller (healthboard/status/)
+        self.official_status = Gauge(
+            "llm_provider_official_status",
+            "What the provider's status page says of a component: 0 operational, 1 degraded performance or maintenance, "
+            "2 partial outage, 3 major outage. Absent while the page can't be read.", ("provider", "component"), registry=r,
+        )
+        self.incident_info = Gauge(
+            "llm_provider_official_incident_info", "1 for each incident open on the provider's status page.",
+            ("provider", "incident_id", "impact", "title", "url"), registry=r,
+        )
+        self.status_up = Gauge("llm_provider_status_poll_success", "1 if the last poll of the provider's status page was read, else 0.", ("provider",), registry=r)
+        self.status_errors = Counter(
+            "llm_provider_status_poll_errors", "Status page polls that failed, by reason (unreachable, timeout, http_status, parse, no_component).",
+            ("provider", "reason"), registry=r,
+        )
+        self.status_last_success = Gauge(
+            "llm_provider_status_last_success_timestamp_seconds", "Unix time the provider's status page was last read.", ("provider",), registry=r,
+        )
+        self.status_poll_duration = Gauge(
+            "llm_provider_status_poll_duration_seconds", "How long the last poll of the provider's status page took.", ("provider",), registry=r,
+        )
+        self.detection_lead = Gauge(
+            "llm_provider_detection_lead_seconds",
+            "For the newest official incident: its start minus the time our probes alerted (positive: we were first).", ("provider",), registry=r,
+        )
+        self.official_incidents = Counter(
+            "llm_provider_official_incidents", "Official incidents seen, by whether our probes alerted first.", ("provider", "probes_first"), registry=r,
+        )
         self._known: dict[str, tuple[str, ...]] = {}
         self.renderer = Renderer(m for m in vars(self).values() if isinstance(m, (Counter, Gauge, Histogram)))
 
@@ -192,6 +221,24 @@ class Metrics:
     def on_record(self, record: CheckRecord, state: "TargetState") -> None:
         """Scheduler listener."""
         self.observe(record, state.consecutive, state.consecutive_outage)
+
+    def status_page_added(self, provider: str) -> None:
+        for reason in STATUS_ERROR_REASONS:
+            self.status_errors.labels(provider, reason)
+        for first in ("true", "false"):
+            self.official_incidents.labels(provider, first)
+
+    def forget_status_page(self, provider: str) -> None:
+        for metric in (self.status_up, self.status_last_success, self.status_poll_duration, self.detection_lead):
+            self.remove_series(metric, (provider,))
+        for reason in STATUS_ERROR_REASONS:
+            self.remove_series(self.status_errors, (provider, reason))
+        for first in ("true", "false"):
+            self.remove_series(self.official_incidents, (provider, first))
+
+    def remove_series(self, metric: object, labels: tuple[str, ...]) -> None:
+        self.renderer.forget()
+        _remove(metric, labels)
 
     def config_loaded(self, ok: bool) -> None:
         self.reload_ok.set(1 if ok else 0)

@@ -15,6 +15,7 @@ from healthboard.record import CheckRecord
 from healthboard.scheduler import Scheduler
 from healthboard.secrets import REDACTED, Secret
 from healthboard.state import RecentChecks, TargetState
+from healthboard.status.poller import StatusPoller
 from healthboard.targets import Plan, build_plan
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,8 @@ class Exporter:
         self.sink = build_sink(config, config_path or "<config>", self.metrics, environ)
         if self.sink is not None:
             self.scheduler.listeners.append(self.sink.submit)
+        self.status = StatusPoller(config, self.metrics, on_event=self.sink.submit_status_event if self.sink else None)
+        self.scheduler.listeners.append(self.status.on_record)
         self.scheduler.configure(plan.targets)
         self._set_plan_metrics()
         self.metrics.config_loaded(True)
@@ -87,9 +90,11 @@ class Exporter:
         if self.sink is not None:
             self.sink.start()
         self.scheduler.start()
+        self.status.start()
 
     async def stop(self) -> None:
         await self.scheduler.stop()
+        await self.status.stop()
         if self.sink is not None:
             await self.sink.stop()
         await self.engine.close()
@@ -117,6 +122,8 @@ class Exporter:
         self.recent.resize(config.recent_checks)
         self.scheduler.configure(plan.targets, concurrency=config.concurrency, recheck_interval=config.recheck_interval,
                                  backoff_max=config.backoff_max)
+        self.status.configure(config)
+        self.status.start()
         self._set_plan_metrics()
         self.metrics.config_loaded(True)
         self.last_reload_error = None

@@ -175,7 +175,7 @@ def parse_config(text: str, source: str = "<config>", environ: Mapping[str, str]
         raise ConfigError(source, [("line 1", "the file must be a YAML mapping (key: value), see the README's configuration reference")])
     data = _expand_env(data, root, source, os.environ if environ is None else environ, [])
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
@@ -188,6 +188,23 @@ def parse_config(text: str, source: str = "<config>", environ: Mapping[str, str]
                 line, path = _locate(root, loc)
             problems.append((f"line {line} ({_dotted(path)})", _hint(error, path)))
         raise ConfigError(source, problems) from None
+    _check_references(config, root, source)
+    return config
+
+
+def _check_references(config: Config, root: yaml.Node | None, source: str) -> None:
+    """Names that must refer to something elsewhere in the file."""
+    names = [p.name for p in config.providers]
+    problems = []
+    for i, page in enumerate(config.status.pages):
+        if page.provider not in names:
+            path = ["status", "pages", i, "provider"]
+            line, _ = _locate(root, path)
+            close = difflib.get_close_matches(page.provider, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f" (providers: {', '.join(names) or 'none'})"
+            problems.append((f"line {line} ({_dotted(path)})", f"no provider is named {page.provider!r}{hint}"))
+    if problems:
+        raise ConfigError(source, problems)
 
 
 def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:

@@ -125,6 +125,60 @@ class SinkConfig(Strict):
         return self
 
 
+StatusFormat = Literal["statuspage", "incidentio", "google-cloud", "feed"]
+
+
+class StatusPageConfig(Strict):
+    """One provider's official status page (healthboard/status/)."""
+
+    provider: str = Field(min_length=1)  # a provider name from providers:
+    format: StatusFormat
+    url: str = Field(pattern=r"^https?://")  # page root (statuspage, incidentio) or the document (google-cloud, feed)
+    components: list[str] = Field(default_factory=list)  # which parts matter (see docs); empty = all
+    feed_window: Duration = 86400.0  # feed: entries older than this are never "open"
+
+    @field_validator("url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("components")
+    @classmethod
+    def _valid_patterns(cls, value: list[str]) -> list[str]:
+        import re
+
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"component pattern {pattern!r} is not a valid regular expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _products_named(self) -> "StatusPageConfig":
+        if self.format == "google-cloud" and not self.components:
+            raise ValueError("format google-cloud needs components: the product titles to watch, e.g. [Vertex Gemini API]")
+        return self
+
+
+class StatusConfig(Strict):
+    """The official status poller: reads providers' status pages for the mismatch alert and detection lead."""
+
+    enabled: bool = True
+    interval: Duration = 300.0
+    timeout: Duration = 10.0
+    defaults: bool = True  # add the built-in page of each provider whose base_url host is known (api.openai.com, …)
+    pages: list[StatusPageConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _checks(self) -> "StatusConfig":
+        if self.interval < 30:
+            raise ValueError("status.interval must be at least 30s: status pages are shared and rate limited")
+        if not 0 < self.timeout < self.interval:
+            raise ValueError("status.timeout must be above 0 and shorter than status.interval")
+        return self
+
+
 class Config(Strict):
     region: str = Field(default="default", pattern=r"^[A-Za-z0-9_.-]+$")
     interval: Duration = 30.0
@@ -143,6 +197,7 @@ class Config(Strict):
     health: HealthConfig = Field(default_factory=HealthConfig)
     prices: dict[str, Price] = Field(default_factory=dict)
     sink: SinkConfig | None = None
+    status: StatusConfig = Field(default_factory=StatusConfig)
     providers: list[ProviderConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from healthboard.config.durations import Duration, parse_duration
 from healthboard.config.loader import ConfigError, parse_yaml
+from healthboard.simulator.status import StatusPageScript
 
 FaultName = Literal[
     "unauthorized", "forbidden", "rate_limit", "quota", "server_error", "unavailable", "overloaded", "not_found",
@@ -107,6 +108,7 @@ class Scenario(Strict):
     models: dict[str, list[str]] = Field(default_factory=dict)  # per kind; none listed = any model not retired
     retired_models: list[str] = Field(default_factory=lambda: list(DEFAULT_RETIRED))
     rules: list[Rule] = Field(default_factory=list)
+    status_pages: dict[str, StatusPageScript] = Field(default_factory=dict)  # served under /status/<name>/
 
     def accepts_key(self, kind: str, key: str) -> bool:
         allowed = self.keys.get(kind) or (self.keys.get("openai") if kind == "azure-openai" else None)

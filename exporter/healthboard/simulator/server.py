@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from healthboard.config.loader import ConfigError
+from healthboard.simulator import status
 from healthboard.simulator.scenario import Latency, Rule, Scenario, parse_scenario
 from healthboard.simulator.wire import SIM_WIRES, Call, Rejected, Reply, SimWire
 
@@ -30,6 +31,7 @@ class Simulator:
         self.scenario = scenario
         self.rng = random.Random(scenario.seed)
         self.started = time.monotonic()
+        self.started_wall = time.time()
         self._positions: Counter[tuple[int, str, str]] = Counter()
 
     def elapsed(self) -> float:
@@ -65,6 +67,7 @@ class Simulator:
         for wire in SIM_WIRES:
             for path in wire.paths:
                 app.router.add_post(path, self._handler(wire))
+        app.router.add_get("/status/{page}/{path:.*}", self._status_page)
         app.router.add_get("/_sim/health", self._health)
         app.router.add_get("/_sim/requests", self._stats)
         app.router.add_put("/_sim/scenario", self._put_scenario)
@@ -72,6 +75,13 @@ class Simulator:
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "elapsed": self.elapsed()})
+
+    async def _status_page(self, request: web.Request) -> web.Response:
+        key = request.match_info["page"]
+        script = self.scenario.status_pages.get(key)
+        if script is None:
+            return web.json_response({"error": "Not found"}, status=404)
+        return await status.serve(status.StatusPageView(key, script, self.started_wall, self.elapsed()), request.match_info["path"])
 
     async def _stats(self, request: web.Request) -> web.Response:
         rows = [{"kind": k, "model": m, "outcome": o, "count": c} for (k, m, o), c in sorted(self.requests.items())]

@@ -21,7 +21,7 @@ import time
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
@@ -33,6 +33,9 @@ from healthboard.record import CheckRecord
 from healthboard.secrets import Secret, scrub
 from healthboard.sink.spool import Spool
 
+if TYPE_CHECKING:
+    from healthboard.status.poller import StatusEvent
+
 log = logging.getLogger(__name__)
 
 COLUMNS = ("id", "ts", "provider", "model", "region", "check_name", "instance", "ok", "http_status", "error_type",
@@ -43,6 +46,14 @@ INSERT = (
     f"INSERT INTO llm_checks ({', '.join(COLUMNS)}) "
     f"SELECT * FROM unnest({', '.join(f'${i + 1}::{t}[]' for i, t in enumerate(_TYPES))}) "
     "ON CONFLICT DO NOTHING"  # no conflict target: needs no SELECT privilege; the id is the only unique key
+)
+
+EVENT_COLUMNS = ("event_id", "ts", "provider", "kind", "component", "status", "title", "url", "detection_lead_seconds")
+_EVENT_TYPES = ("uuid", "timestamptz", "text", "text", "text", "text", "text", "text", "real")
+INSERT_EVENTS = (
+    f"INSERT INTO provider_status_events ({', '.join(EVENT_COLUMNS)}) "
+    f"SELECT * FROM unnest({', '.join(f'${i + 1}::{t}[]' for i, t in enumerate(_EVENT_TYPES))}) "
+    "ON CONFLICT DO NOTHING"
 )
 
 
@@ -76,11 +87,19 @@ def to_row(record: CheckRecord, instance: str, request_ids: str = "all") -> str:
     ], separators=(",", ":"))
 
 
-def _columns(payloads: list[str]) -> list[list[Any]]:
+def event_to_row(event: "StatusEvent") -> str:
+    """Spooled like check records; a JSON object (not an array) marks a status event."""
+    return json.dumps({"status_event": [
+        str(event.id), event.ts, event.provider, event.kind, event.component, event.status, event.title, event.url,
+        event.detection_lead_seconds,
+    ]}, separators=(",", ":"))
+
+
+def _columns(rows: list[list[Any]]) -> list[list[Any]]:
+    """Rows (id, epoch seconds, …) as the typed column arrays unnest() takes."""
     import datetime as dt
     import uuid
 
-    rows = [json.loads(p) for p in payloads]
     columns = [list(c) for c in zip(*rows)]
     columns[0] = [uuid.UUID(v) for v in columns[0]]
     columns[1] = [dt.datetime.fromtimestamp(v, tz=dt.timezone.utc) for v in columns[1]]
@@ -109,7 +128,14 @@ class PostgresSink:
         self.submit_many([record])
 
     def submit_many(self, records: list[CheckRecord]) -> None:
-        dropped = self.spool.append([to_row(r, self.instance, self.config.request_ids) for r in records])
+        self._spool([to_row(r, self.instance, self.config.request_ids) for r in records])
+
+    def submit_status_event(self, event: "StatusEvent") -> None:
+        """Status poller listener: status changes and official incidents, through the same spool."""
+        self._spool([event_to_row(event)])
+
+    def _spool(self, payloads: list[str]) -> None:
+        dropped = self.spool.append(payloads)
         self.metrics.sink_spool_rows.set(self.spool.count)
         self._drained.clear()
         if dropped:
@@ -208,7 +234,17 @@ class PostgresSink:
         started = time.perf_counter()
         try:
             conn = await self._connection()
-            await conn.execute(INSERT, *_columns(payloads), timeout=self.config.connect_timeout)
+            checks, events = [], []
+            for payload in payloads:
+                if payload.startswith("{"):
+                    events.append(json.loads(payload)["status_event"])
+                else:
+                    checks.append(json.loads(payload))
+            async with conn.transaction():
+                if checks:
+                    await conn.execute(INSERT, *_columns(checks), timeout=self.config.connect_timeout)
+                if events:
+                    await conn.execute(INSERT_EVENTS, *_columns(events), timeout=self.config.connect_timeout)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
             self.metrics.sink_write_errors.inc()
             hint = ""
