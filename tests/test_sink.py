@@ -504,3 +504,23 @@ status_pages:
         ("incident", "Chat Completions", "open", "Errors on Chat Completions"),
     ]
     assert len(await ids_in_db(db)) == 2
+
+
+async def test_migrate_cli_lets_the_roles_log_in_without_printing_passwords(db: Database) -> None:
+    from test_cli import run
+
+    admin = await db.admin()
+    try:
+        await admin.execute("ALTER ROLE healthboard_reader NOLOGIN")
+    finally:
+        await admin.close()
+    env = {"HEALTHBOARD_ADMIN_DSN": db.dsn(), "READER_PW": "it's-a-s3cret"}
+    code, out, err = await run("migrate", "--login", "healthboard_reader=READER_PW", env=env)
+    assert code == 0, err
+    assert "s3cret" not in out + err
+    conn = await asyncpg.connect(db.dsn("healthboard_reader").replace("secret-healthboard_reader", "it%27s-a-s3cret"))
+    await conn.close()
+    code, out, err = await run("migrate", "--login", "postgres=READER_PW", env=env)
+    assert code == 2 and "expected ROLE=VARIABLE with ROLE one of healthboard_writer, healthboard_reader" in err
+    code, out, err = await run("migrate", "--login", "healthboard_writer=UNSET_PW", env=env)
+    assert code == 2 and "UNSET_PW is not set" in err

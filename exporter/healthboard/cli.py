@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="apply the sink's Postgres migrations (supabase-sink/migrations)")
     migrate.add_argument("--dsn-env", default="HEALTHBOARD_ADMIN_DSN",
                          help="environment variable holding an admin postgresql:// URL (default HEALTHBOARD_ADMIN_DSN)")
+    migrate.add_argument("--login", action="append", default=[], metavar="ROLE=VARIABLE",
+                         help="after migrating, let ROLE (healthboard_writer or healthboard_reader) log in with the password "
+                              "in environment VARIABLE; repeatable")
 
     simulate = sub.add_parser("simulate", help="run the local provider simulator")
     simulate.add_argument("--listen", default="127.0.0.1:8800", help="HOST:PORT (default 127.0.0.1:8800)")
@@ -76,7 +79,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "once":
         return _once(args)
     if args.command == "migrate":
-        return _migrate(args.dsn_env)
+        return _migrate(args.dsn_env, args.login)
     if args.command == "simulate":
         from healthboard.demo import simulate
 
@@ -103,20 +106,28 @@ def _check_config(path: str) -> int:
     return EXIT_OK
 
 
-def _migrate(variable: str) -> int:
+def _migrate(variable: str, logins: list[str]) -> int:
     import os
 
     from healthboard.secrets import Secret
-    from healthboard.sink.migrate import migrate
+    from healthboard.sink.migrate import LOGIN_ROLES, migrate
 
     dsn = os.environ.get(variable)
     if not dsn:
         raise ConfigError(variable, [("environment", f"set {variable} to an admin postgresql:// URL (e.g. Supabase's postgres user, direct connection on port 5432)")])
     Secret(dsn)
+    passwords: dict[str, Secret] = {}
+    for item in logins:
+        role, _, name = item.partition("=")
+        if role not in LOGIN_ROLES or not name:
+            raise ConfigError("--login", [(item, f"expected ROLE=VARIABLE with ROLE one of {', '.join(LOGIN_ROLES)}")])
+        if not os.environ.get(name):
+            raise ConfigError("--login", [(item, f"environment variable {name} is not set or empty: export the password for {role}")])
+        passwords[role] = Secret(os.environ[name])
     import asyncpg
 
     try:
-        applied = asyncio.run(migrate(dsn))
+        applied = asyncio.run(migrate(dsn, passwords))
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         print(scrub(f"migration failed: {type(exc).__name__}: {exc}"), file=sys.stderr)
         return EXIT_FAILED

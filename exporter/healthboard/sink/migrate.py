@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 
 import asyncpg
+
+from healthboard.secrets import Secret
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +33,12 @@ def migration_files() -> list[Path]:
     return sorted(folder.glob("*.sql"))
 
 
-async def migrate(dsn: str) -> list[str]:
-    """Apply pending migrations; return the versions applied now."""
+LOGIN_ROLES = ("healthboard_writer", "healthboard_reader")
+
+
+async def migrate(dsn: str, passwords: Mapping[str, Secret] | None = None) -> list[str]:
+    """Apply pending migrations; return the versions applied now. ``passwords`` (role → password) lets
+    those roles log in (they are created NOLOGIN)."""
     conn = await asyncpg.connect(dsn, statement_cache_size=0)
     applied_now: list[str] = []
     try:
@@ -56,6 +63,12 @@ async def migrate(dsn: str) -> list[str]:
             applied_now.append(version)
             log.info("applied migration %s", version)
         await conn.execute("SELECT healthboard_hide_from_api('healthboard_migrations')")  # defined by 0002
+        for role, password in (passwords or {}).items():
+            if role not in LOGIN_ROLES:
+                raise ValueError(f"{role} is not one of {LOGIN_ROLES}")
+            literal = await conn.fetchval("SELECT quote_literal($1::text)", password.reveal())
+            await conn.execute(f"ALTER ROLE {role} LOGIN PASSWORD {literal}")  # no bind parameters in ALTER ROLE
+            log.info("role %s can log in", role)
     finally:
         try:
             await conn.execute("SELECT pg_advisory_unlock(hashtext('healthboard_migrations'))")
