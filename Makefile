@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install system-deps clean bench bench-alerts bench-sink
+.PHONY: demo test install system-deps clean bench bench-alerts bench-sink dashboards
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ bench-alerts: $(STAMP) system-deps
 ## bench-sink: bytes per row and targets that fit Supabase's free 500 MB (bench/sink_capacity.py)
 bench-sink: $(STAMP) system-deps
 	$(BIN)/python bench/sink_capacity.py --rows 1000000
+
+## dashboards: regenerate grafana/provisioning/dashboards/json/ from grafana/dashboards.py
+dashboards:
+	$(PYTHON) grafana/dashboards.py
 
 system-deps:
 	@./scripts/install-system-deps.sh

@@ -103,6 +103,11 @@ def _check_config(path: str) -> int:
     for skipped in plan.skipped:
         print(f"  provider {skipped.provider}: would be skipped: {skipped.reason}")
     print(f"  estimated probe cost: ${plan.monthly_cost_usd:.2f}/month" + (f" (intervals stretched {plan.budget_factor:.2f}x by the budget)" if plan.budget_factor > 1 else ""))
+    from healthboard.status import pages_for
+
+    for page in pages_for(config):
+        watched = ", ".join(page.components) or "every component"
+        print(f"  status page of {page.provider}: {page.format} {page.url} ({watched}), every {format_duration(config.status.interval)}")
     return EXIT_OK
 
 

@@ -151,6 +151,7 @@ class Exporter:
                 for t in self.plan.targets
             ],
             "skipped": [{"provider": s.provider, "reason": s.reason} for s in self.plan.skipped],
+            "status_pages": [page.model_dump(mode="json") for page in self.status.pages],
             "budget_interval_factor": self.plan.budget_factor,
             "estimated_monthly_cost_usd": round(self.plan.monthly_cost_usd, 4),
             "kill_switch": "enabled" if self.api_token else "disabled (no api_token configured)",
