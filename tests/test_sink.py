@@ -484,8 +484,9 @@ status_pages:
     events:
       - {from: 0s, components: [Chat Completions], status: partial_outage, title: "Errors on Chat Completions"}
 """)
-    config = parse_config(config_text(sim.url, ["openai"]) + (
-        f"status:\n  pages:\n    - {{provider: openai, format: incidentio, url: '{sim.url}/status/p'}}\n"), "t", {})
+    from test_status import poller_config
+
+    config = poller_config(f"{sim.url}/status/p", "incidentio", "[]")
     for spool in ("a", "b"):  # two exporters (regions) see the same page: one row per change
         sink = PostgresSink(SinkConfig(dsn="x", spool_dir=str(tmp_path / spool), batch_max_age=0.05), Secret(db.dsn("healthboard_writer")), Metrics())
         sink.start()

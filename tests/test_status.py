@@ -123,6 +123,13 @@ def test_defaults_follow_the_api_host_and_explicit_pages_win() -> None:
 
 # -- the simulator's pages and the poller over loopback ----------------------------------------------
 
+def poller_config(url: str, fmt: str = "statuspage", components: str = "[API]", timeout: str = "2s"):  # type: ignore[no-untyped-def]
+    """A config probing openai on ``url`` whose status page (``fmt``) is at ``url`` (a page URL)."""
+    sim_url = url.split("/status/")[0]
+    return parse_config(config_text(sim_url, ["openai"]) + (
+        f"status:\n  timeout: {timeout}\n  pages:\n    - {{provider: openai, format: {fmt}, url: '{url}', components: {components}}}\n"), "t", {})
+
+
 SCRIPT = """
 status_pages:
   {key}:
@@ -142,8 +149,7 @@ status_pages:
 ])
 async def test_poller_reads_each_simulated_format(sim: Sim, fmt: str, path: str, components: list[str]) -> None:
     sim.script(SCRIPT.format(key="p", fmt=fmt, start="0s"))
-    config = parse_config(config_text(sim.url, ["openai"]) + (
-        f"status:\n  pages:\n    - {{provider: openai, format: {fmt}, url: '{sim.url}/status/p{path}', components: {components}}}\n"), "t", {})
+    config = poller_config(f"{sim.url}/status/p{path}", fmt, str(components))
     metrics = Metrics()
     events = []
     poller = StatusPoller(config, metrics, on_event=events.append)
@@ -172,8 +178,7 @@ status_pages:
     events:
       - {from: 0.5s, broken: %s}
 """ % broken)
-    config = parse_config(config_text(sim.url, ["openai"]) + (
-        f"status:\n  timeout: 1s\n  pages:\n    - {{provider: openai, format: statuspage, url: '{sim.url}/status/p', components: [API]}}\n"), "t", {})
+    config = poller_config(f"{sim.url}/status/p", timeout="1s")
     metrics = Metrics()
     poller = StatusPoller(config, metrics)
     try:
@@ -190,8 +195,7 @@ status_pages:
 
 
 async def test_unreachable_page(sim: Sim) -> None:
-    config = parse_config(config_text(sim.url, ["openai"]) + (
-        "status:\n  timeout: 2s\n  pages:\n    - {provider: openai, format: statuspage, url: 'http://127.0.0.1:9', components: [API]}\n"), "t", {})
+    config = poller_config("http://127.0.0.1:9")
     metrics = Metrics()
     poller = StatusPoller(config, metrics)
     try:
@@ -215,8 +219,7 @@ async def test_detection_lead_before_and_after_the_official_incident(sim: Sim) -
     # the page's incident starts 0 s after the simulator (re)starts; our alert came 90 s earlier
     sim.script(SCRIPT.format(key="p", fmt="statuspage", start="0s"))
     started = sim.simulator.started_wall
-    config = parse_config(config_text(sim.url, ["openai"]) + (
-        f"status:\n  pages:\n    - {{provider: openai, format: statuspage, url: '{sim.url}/status/p', components: [API]}}\n"), "t", {})
+    config = poller_config(f"{sim.url}/status/p")
     metrics = Metrics()
     events = []
     poller = StatusPoller(config, metrics, on_event=events.append)
@@ -237,8 +240,7 @@ async def test_detection_lead_before_and_after_the_official_incident(sim: Sim) -
 async def test_detection_lead_negative_when_the_status_page_was_first(sim: Sim) -> None:
     sim.script(SCRIPT.format(key="p", fmt="statuspage", start="0s"))
     started = sim.simulator.started_wall
-    config = parse_config(config_text(sim.url, ["openai"]) + (
-        f"status:\n  pages:\n    - {{provider: openai, format: statuspage, url: '{sim.url}/status/p', components: [API]}}\n"), "t", {})
+    config = poller_config(f"{sim.url}/status/p")
     metrics = Metrics()
     poller = StatusPoller(config, metrics)
     try:
@@ -259,8 +261,7 @@ status_pages:
     events:
       - {from: 0s, until: 0.4s, status: partial_outage, title: "API errors"}
 """)
-    config = parse_config(config_text(sim.url, ["openai"]) + (
-        f"status:\n  pages:\n    - {{provider: openai, format: statuspage, url: '{sim.url}/status/p', components: [API]}}\n"), "t", {})
+    config = poller_config(f"{sim.url}/status/p")
     first, second = [], []
     for sink in (first, second):  # two exporters (regions, or a restart) see the same page
         poller = StatusPoller(config, Metrics(), on_event=sink.append)
