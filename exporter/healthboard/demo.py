@@ -90,6 +90,9 @@ llm-healthboard demo: the exporter probes a local simulator of the providers eve
   simulator      {sim_url}/_sim/requests
 Scripted: openai/gpt-4o-mini answers 500 from t=20s to t=200s (a hard outage); anthropic turns slow at
 t=60s, then overloaded (529); cohere's key is invalid (an auth misconfiguration, not an outage).
+Status pages (simulated, polled every 30s): openai's stays "operational" through its outage (the S3
+mismatch alert, after its 3 minutes); anthropic's admits its errors at t=170s (see the detection lead at
+/metrics: llm_provider_detection_lead_seconds).
 Press Ctrl-C to stop.
 """, flush=True)
             started = time.monotonic()

@@ -101,6 +101,9 @@ class Receiver:
             from aiosmtpd.controller import Controller
         except ImportError:  # the demo runs without email when aiosmtpd isn't installed
             return
+        import logging
+
+        logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP command at INFO
         loop = asyncio.get_running_loop()
         receiver = self
 
