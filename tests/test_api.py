@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from healthboard.config import parse_config
 from healthboard.runtime import running_exporter
@@ -141,7 +142,7 @@ async def test_kill_switch(sim: Sim) -> None:
         await asyncio.sleep(0.7)
         assert len(list(exporter.recent.newest_first())) == before
         _, metrics = await get(url + "/metrics")
-        assert 'llm_probe_paused{check="chat",model="gpt-4o-mini",provider="openai",region="default"} 1.0' in metrics
+        assert 'llm_probe_paused{provider="openai",model="gpt-4o-mini",region="default",check="chat"} 1.0' in metrics
         _, health = await get(url + "/api/health")
         assert health["targets"][0]["status"] == "paused"
         status, body = await post(target_url + "/resume", headers={"Authorization": "Bearer tok-0123456789"})
@@ -173,10 +174,12 @@ async def test_reload_good_and_bad(sim: Sim, tmp_path: Path) -> None:
 async def test_series_exist_from_first_scrape(sim: Sim) -> None:
     async with exporter_for(config_text(sim.url, ["openai"], interval="30s", timeout="1s")) as (_, url):
         _, metrics = await get(url + "/metrics")
-    labels = 'check="chat",error_type="{}",model="gpt-4o-mini",provider="openai",region="default"'
-    for error_type in ("auth", "quota", "rate_limit", "overloaded", "5xx", "timeout", "dns", "connect", "tls", "not_found",
-                       "bad_request", "invalid_response", "other"):
-        assert "llm_probe_failures_total{" + labels.format(error_type) + "}" in metrics, error_type
+    failures = {s.labels["error_type"]: s.value for f in text_string_to_metric_families(metrics) for s in f.samples
+                if s.name == "llm_probe_failures_total"
+                and {k: v for k, v in s.labels.items() if k != "error_type"}
+                == {"provider": "openai", "model": "gpt-4o-mini", "region": "default", "check": "chat"}}
+    assert failures == dict.fromkeys(("auth", "quota", "rate_limit", "overloaded", "5xx", "timeout", "dns", "connect", "tls",
+                                      "not_found", "bad_request", "invalid_response", "other"), 0.0)
     for name in ("llm_probe_requests_total", "llm_probe_consecutive_failures", "llm_probe_success", "llm_probe_interval_seconds",
                  "llm_probe_duration_seconds_bucket", "llm_probe_cost_usd_total", "llm_probe_last_run_timestamp_seconds",
                  "healthboard_build_info", "healthboard_scheduler_lag_seconds_bucket", "healthboard_config_last_reload_successful"):

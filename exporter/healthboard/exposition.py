@@ -1,10 +1,11 @@
-"""A fast text exposition of the exporter's own metrics.
+"""A fast text exposition of the exporter's own prometheus-client metrics (scheduler lag, sink, status
+poller, build info). The per-target families are not here: they live in a compact store of their own
+(healthboard/target_series.py), rendered ahead of these.
 
-prometheus-client's generate_latest builds a Sample object per series and formats each one generically;
-with ~90 series per target that is about a second per scrape at 1,000 targets. This renders the same
-text format (version 0.0.4) straight from the metric children, with each child's label string built
-once and cached. tests/test_exposition.py parses both outputs and requires identical samples, so a
-prometheus-client change that breaks this fails CI.
+prometheus-client's generate_latest builds a Sample object per series and formats each one generically.
+This renders the same text format (version 0.0.4) straight from the metric children, with each child's
+label string built once and cached. tests/test_exposition.py parses the output and requires the samples
+generate_latest gives, so a prometheus-client change that breaks this fails CI.
 """
 
 from __future__ import annotations

@@ -4,13 +4,18 @@ so the first failure of a kind shows in rate()."""
 
 from __future__ import annotations
 
+import bisect
+import math
 import time
+from array import array
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
 from healthboard import __version__
 from healthboard.exposition import Renderer
+from healthboard.target_series import COUNTER, GAUGE, HISTOGRAM, Family, TargetSeries
 from healthboard.record import PHASES, CheckRecord, ErrorType
 from healthboard.targets import Target
 
@@ -31,56 +36,44 @@ STATUS_ERROR_REASONS = ("unreachable", "timeout", "http_status", "parse", "no_co
 # No `_created` series: nothing reads them and they add a sample to every counter and histogram series.
 disable_created_metrics()
 
+ERROR_TYPES = tuple(e.value for e in ErrorType)
+
+#: The per-target families, in a compact store (healthboard/target_series.py), in exposition order.
+TARGET_FAMILIES = (
+    Family("llm_probe_requests", COUNTER, "Scheduled probes sent (re-checks excluded, so ratios aren't biased)." + SOURCE),
+    Family("llm_probe_failures", COUNTER, "Scheduled probes that failed, by error type (re-checks excluded)." + SOURCE, "error_type", ERROR_TYPES),
+    Family("llm_probe_rechecks", COUNTER, "Extra probes sent sooner after an outage-like failure, to confirm it fast." + SOURCE),
+    Family("llm_probe_recheck_failures", COUNTER, "Re-checks that failed." + SOURCE),
+    Family("llm_probe_duration_seconds", HISTOGRAM, "Whole-probe latency of successful scheduled probes." + SOURCE, buckets=DURATION_BUCKETS),
+    Family(
+        "llm_probe_phase_duration_seconds", HISTOGRAM,
+        "Latency by phase (dns, connect, tls, ttfb, transfer) of scheduled probes that got a response." + SOURCE,
+        "phase", PHASES, buckets=PHASE_BUCKETS,
+    ),
+    Family("llm_probe_success", GAUGE, "1 if the last probe (scheduled or re-check) succeeded, else 0." + SOURCE),
+    Family("llm_probe_consecutive_failures", GAUGE, "Failed probes in a row, re-checks included; 0 after a success." + SOURCE),
+    Family(
+        "llm_probe_consecutive_outage_failures", GAUGE,
+        "Failed probes in a row whose error type suggests an outage (auth, quota, not_found, bad_request and rate_limit excluded)." + SOURCE,
+    ),
+    Family("llm_probe_last_run_timestamp_seconds", GAUGE, "Unix time the last probe started." + SOURCE),
+    Family("llm_probe_interval_seconds", GAUGE, "Effective probe interval: the configured one, stretched by 429 backoff or the budget." + SOURCE),
+    Family("llm_probe_paused", GAUGE, "1 while the target is paused through the API (kill switch)." + SOURCE),
+    Family("llm_probe_tokens", COUNTER, "Tokens the providers reported for probes." + SOURCE, "direction", ("input", "output")),
+    Family("llm_probe_cost_usd", COUNTER, "Estimated cost of probes in USD, from the price table." + SOURCE),
+    Family("llm_probe_ratelimit_remaining", GAUGE, "Rate-limit headroom the provider advertised on the last reply." + SOURCE,
+           "resource", RATELIMIT_RESOURCES, optional=True),
+    Family("llm_probe_ratelimit_limit", GAUGE, "Rate limit the provider advertised on the last reply." + SOURCE,
+           "resource", RATELIMIT_RESOURCES, optional=True),
+)
+
 
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.requests = Counter(
-            "llm_probe_requests", "Scheduled probes sent (re-checks excluded, so ratios aren't biased)." + SOURCE, LABELS, registry=r
-        )
-        self.failures = Counter(
-            "llm_probe_failures", "Scheduled probes that failed, by error type (re-checks excluded)." + SOURCE, (*LABELS, "error_type"), registry=r
-        )
-        self.rechecks = Counter(
-            "llm_probe_rechecks", "Extra probes sent sooner after an outage-like failure, to confirm it fast." + SOURCE, LABELS, registry=r
-        )
-        self.recheck_failures = Counter(
-            "llm_probe_recheck_failures", "Re-checks that failed." + SOURCE, LABELS, registry=r
-        )
-        self.duration = Histogram(
-            "llm_probe_duration_seconds", "Whole-probe latency of successful scheduled probes." + SOURCE, LABELS, buckets=DURATION_BUCKETS, registry=r
-        )
-        self.phase = Histogram(
-            "llm_probe_phase_duration_seconds",
-            "Latency by phase (dns, connect, tls, ttfb, transfer) of scheduled probes that got a response." + SOURCE,
-            (*LABELS, "phase"),
-            buckets=PHASE_BUCKETS,
-            registry=r,
-        )
-        self.success = Gauge("llm_probe_success", "1 if the last probe (scheduled or re-check) succeeded, else 0." + SOURCE, LABELS, registry=r)
-        self.consecutive = Gauge(
-            "llm_probe_consecutive_failures", "Failed probes in a row, re-checks included; 0 after a success." + SOURCE, LABELS, registry=r
-        )
-        self.consecutive_outage = Gauge(
-            "llm_probe_consecutive_outage_failures",
-            "Failed probes in a row whose error type suggests an outage (auth, quota, not_found, bad_request and rate_limit excluded)." + SOURCE,
-            LABELS,
-            registry=r,
-        )
-        self.last_run = Gauge("llm_probe_last_run_timestamp_seconds", "Unix time the last probe started." + SOURCE, LABELS, registry=r)
-        self.interval = Gauge(
-            "llm_probe_interval_seconds", "Effective probe interval: the configured one, stretched by 429 backoff or the budget." + SOURCE, LABELS, registry=r
-        )
-        self.paused = Gauge("llm_probe_paused", "1 while the target is paused through the API (kill switch)." + SOURCE, LABELS, registry=r)
-        self.tokens = Counter("llm_probe_tokens", "Tokens the providers reported for probes." + SOURCE, (*LABELS, "direction"), registry=r)
-        self.cost = Counter("llm_probe_cost_usd", "Estimated cost of probes in USD, from the price table." + SOURCE, LABELS, registry=r)
-        self.ratelimit_remaining = Gauge(
-            "llm_probe_ratelimit_remaining", "Rate-limit headroom the provider advertised on the last reply." + SOURCE, (*LABELS, "resource"), registry=r
-        )
-        self.ratelimit_limit = Gauge(
-            "llm_probe_ratelimit_limit", "Rate limit the provider advertised on the last reply." + SOURCE, (*LABELS, "resource"), registry=r
-        )
+        self.series = TargetSeries(LABELS, TARGET_FAMILIES)
+        r.register(self.series)  # type: ignore[arg-type]  # a collector: get_sample_value and generate_latest see it
         self.build_info = Gauge("healthboard_build_info", "Build information of this exporter.", ("version",), registry=r)
         self.build_info.labels(__version__).set(1)
         self.start_time = Gauge("healthboard_start_time_seconds", "Unix time this exporter started.", registry=r)
@@ -140,83 +133,82 @@ class Metrics:
         self.official_incidents = Counter(
             "llm_provider_official_incidents", "Official incidents seen, by whether our probes alerted first.", ("provider", "probes_first"), registry=r,
         )
-        self._known: dict[str, tuple[str, ...]] = {}
+        at = self.series.offsets
+        self._requests, self._failures = at["llm_probe_requests"], at["llm_probe_failures"]
+        self._rechecks, self._recheck_failures = at["llm_probe_rechecks"], at["llm_probe_recheck_failures"]
+        self._duration, self._phase = at["llm_probe_duration_seconds"], at["llm_probe_phase_duration_seconds"]
+        self._phase_stride = len(PHASE_BUCKETS) + 2
+        self._success, self._consecutive = at["llm_probe_success"], at["llm_probe_consecutive_failures"]
+        self._consecutive_outage, self._last_run = at["llm_probe_consecutive_outage_failures"], at["llm_probe_last_run_timestamp_seconds"]
+        self._interval, self._paused = at["llm_probe_interval_seconds"], at["llm_probe_paused"]
+        self._tokens, self._cost = at["llm_probe_tokens"], at["llm_probe_cost_usd"]
+        self._remaining, self._limit = at["llm_probe_ratelimit_remaining"], at["llm_probe_ratelimit_limit"]
+        self._error_index = {e: i for i, e in enumerate(ErrorType)}
+        self._other = self._error_index[ErrorType.OTHER]
+        self._phase_index = {p: i for i, p in enumerate(PHASES)}
+        self._resource_index = {r: i for i, r in enumerate(RATELIMIT_RESOURCES)}
         self.renderer = Renderer(m for m in vars(self).values() if isinstance(m, (Counter, Gauge, Histogram)))
 
     def render(self) -> bytes:
-        """The text exposition of every metric (fast path; see healthboard/exposition.py)."""
-        return self.renderer.render()
+        """The text exposition of every metric (fast path; see healthboard/target_series.py)."""
+        return b"".join(chunk.encode() for chunk in self.render_chunks())
+
+    def render_chunks(self, targets_per_chunk: int = 100) -> Iterator[str]:
+        """The exposition in pieces, for streaming: the per-target families, then the exporter's own metrics."""
+        yield from self.series.render_chunks(targets_per_chunk)
+        yield self.renderer.render().decode()
 
     def add_target(self, target: Target) -> None:
-        """Create every series of a target at zero."""
-        labels = target.labels
-        self._known[target.id] = labels
-        self.requests.labels(*labels)
-        self.rechecks.labels(*labels)
-        self.recheck_failures.labels(*labels)
-        for error_type in ErrorType:
-            self.failures.labels(*labels, error_type.value)
-        self.duration.labels(*labels)
-        for phase in PHASES:
-            self.phase.labels(*labels, phase)
-        self.success.labels(*labels)
-        self.consecutive.labels(*labels)
-        self.consecutive_outage.labels(*labels)
-        self.last_run.labels(*labels)
-        self.interval.labels(*labels).set(target.interval)
-        self.paused.labels(*labels)
-        for direction in ("input", "output"):
-            self.tokens.labels(*labels, direction)
-        self.cost.labels(*labels)
+        """Create every series of a target at zero (kept as they are when the target already exists)."""
+        slot = self.series.add(target.id, target.labels)
+        slot.values[self._interval] = target.interval
 
     def remove_target(self, target_id: str) -> None:
-        labels = self._known.pop(target_id, None)
-        if labels is None:
-            return
-        self.renderer.forget()
-        for metric in (self.requests, self.rechecks, self.duration, self.success, self.consecutive, self.consecutive_outage,
-                       self.last_run, self.interval, self.paused, self.cost):
-            _remove(metric, labels)
-        _remove(self.recheck_failures, labels)
-        for error_type in ErrorType:
-            _remove(self.failures, (*labels, error_type.value))
-        for phase in PHASES:
-            _remove(self.phase, (*labels, phase))
-        for direction in ("input", "output"):
-            _remove(self.tokens, (*labels, direction))
-        for resource in RATELIMIT_RESOURCES:
-            _remove(self.ratelimit_remaining, (*labels, resource))
-            _remove(self.ratelimit_limit, (*labels, resource))
+        self.series.remove(target_id)
+
+    def set_interval(self, target_id: str, seconds: float) -> None:
+        slot = self.series.get(target_id)
+        if slot is not None:
+            slot.values[self._interval] = seconds
+
+    def set_paused(self, target_id: str, paused: bool) -> None:
+        slot = self.series.get(target_id)
+        if slot is not None:
+            slot.values[self._paused] = 1.0 if paused else 0.0
 
     def observe(self, record: CheckRecord, consecutive: int, consecutive_outage: int) -> None:
-        labels = (record.provider, record.model, record.region, record.check)
+        slot = self.series.get(record.target_id)
+        if slot is None:  # the target was removed while this probe ran
+            return
+        v = slot.values
         if record.scheduled:
-            self.requests.labels(*labels).inc()
+            v[self._requests] += 1
             if record.ok:
-                self.duration.labels(*labels).observe(record.latency_ms / 1000)
+                _observe(v, self._duration, DURATION_BUCKETS, record.latency_ms / 1000)
             else:
-                self.failures.labels(*labels, record.error_type.value if record.error_type else "other").inc()
+                v[self._failures + self._error_index.get(record.error_type, self._other)] += 1
             if record.http_status is not None:
                 for phase, seconds in record.phases.items():
-                    self.phase.labels(*labels, phase).observe(seconds)
+                    _observe(v, self._phase + self._phase_index[phase] * self._phase_stride, PHASE_BUCKETS, seconds)
         else:
-            self.rechecks.labels(*labels).inc()
+            v[self._rechecks] += 1
             if not record.ok:
-                self.recheck_failures.labels(*labels).inc()
-        self.success.labels(*labels).set(1 if record.ok else 0)
-        self.consecutive.labels(*labels).set(consecutive)
-        self.consecutive_outage.labels(*labels).set(consecutive_outage)
-        self.last_run.labels(*labels).set(record.ts)
+                v[self._recheck_failures] += 1
+        v[self._success] = 1.0 if record.ok else 0.0
+        v[self._consecutive] = consecutive
+        v[self._consecutive_outage] = consecutive_outage
+        v[self._last_run] = record.ts
         if record.input_tokens:
-            self.tokens.labels(*labels, "input").inc(record.input_tokens)
+            v[self._tokens] += record.input_tokens
         if record.output_tokens:
-            self.tokens.labels(*labels, "output").inc(record.output_tokens)
+            v[self._tokens + 1] += record.output_tokens
         if record.cost_usd:
-            self.cost.labels(*labels).inc(record.cost_usd)
+            v[self._cost] += record.cost_usd
         for key, value in record.ratelimit.items():
             which, _, resource = key.partition("_")
-            gauge = self.ratelimit_remaining if which == "remaining" else self.ratelimit_limit
-            gauge.labels(*labels, resource).set(value)
+            index = self._resource_index.get(resource)
+            if index is not None and math.isfinite(value):
+                v[(self._remaining if which == "remaining" else self._limit) + index] = value
 
     def on_record(self, record: CheckRecord, state: "TargetState") -> None:
         """Scheduler listener."""
@@ -244,6 +236,16 @@ class Metrics:
         self.reload_ok.set(1 if ok else 0)
         if ok:
             self.reload_time.set(time.time())
+
+
+def _observe(values: array, base: int, buckets: tuple[float, ...], value: float) -> None:
+    """A histogram observation into cumulative buckets (+Inf after the finite ones, then the sum)."""
+    end = base + len(buckets)
+    index = base + bisect.bisect_left(buckets, value)
+    while index <= end:
+        values[index] += 1
+        index += 1
+    values[end + 1] += value
 
 
 def _remove(metric: object, labels: tuple[str, ...]) -> None:

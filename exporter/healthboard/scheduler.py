@@ -92,7 +92,7 @@ class Scheduler:
                 state.backoff_level = 0
                 self.metrics.add_target(target)
                 self._stop(target.id)
-            self.metrics.paused.labels(*target.labels).set(1 if self.states[target.id].paused else 0)
+            self.metrics.set_paused(target.id, self.states[target.id].paused)
         self.metrics.targets.set(len(targets))
         if self._started:
             for target_id in self.states:
@@ -129,13 +129,13 @@ class Scheduler:
         state = self.states[target_id]
         state.paused = True
         self._resumed.setdefault(target_id, asyncio.Event()).clear()
-        self.metrics.paused.labels(*state.target.labels).set(1)
+        self.metrics.set_paused(target_id, True)
 
     def resume(self, target_id: str) -> None:
         state = self.states[target_id]
         state.paused = False
         self._resumed.setdefault(target_id, asyncio.Event()).set()
-        self.metrics.paused.labels(*state.target.labels).set(0)
+        self.metrics.set_paused(target_id, False)
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -188,7 +188,7 @@ class Scheduler:
                 next_regular = self._after(state, target_id, now, record)
             if next_recheck is not None and next_recheck > next_regular - self.recheck_interval / 2:
                 next_recheck = None  # the regular tick comes soon enough
-            self.metrics.interval.labels(*state.target.labels).set(state.effective_interval)
+            self.metrics.set_interval(target_id, state.effective_interval)
 
     def _after(self, state: TargetState, target_id: str, now: float, record: CheckRecord) -> float:
         if state.backoff_level == 0:

@@ -15,6 +15,18 @@ from healthboard.targets import Target
 METRICS_WINDOW = 900.0  # /api/metrics covers the last 15 minutes
 _WINDOW_CAP = 20_000  # per target: bounded even at a 50 ms interval
 
+#: What the windows keep of a record: (ts, scheduled, ok, error type value or None, latency ms, cost USD).
+#: A plain tuple of atoms, which the garbage collector stops tracking; a window of whole records (dicts and
+#: all) kept ~30 tracked objects per probe alive for 15 minutes, and full collections over them stalled the
+#: event loop at thousands of targets (docs/PERFORMANCE.md).
+Sample = tuple[float, bool, bool, "str | None", float, float]
+TS, SCHEDULED, OK, ERROR_TYPE, LATENCY_MS, COST_USD = range(6)
+
+
+def sample_of(record: CheckRecord) -> Sample:
+    return (record.ts, record.scheduled, record.ok, record.error_type.value if record.error_type else None,
+            record.latency_ms, record.cost_usd)
+
 
 @dataclasses.dataclass
 class TargetState:
@@ -25,7 +37,7 @@ class TargetState:
     effective_interval: float = 0.0
     paused: bool = False
     last: CheckRecord | None = None
-    window: collections.deque[CheckRecord] = dataclasses.field(default_factory=lambda: collections.deque(maxlen=_WINDOW_CAP))
+    window: collections.deque[Sample] = dataclasses.field(default_factory=lambda: collections.deque(maxlen=_WINDOW_CAP))
 
     def __post_init__(self) -> None:
         if not self.effective_interval:
@@ -38,16 +50,16 @@ class TargetState:
         else:
             self.consecutive += 1
             self.consecutive_outage = self.consecutive_outage + 1 if record.error_type in OUTAGE_TYPES else 0
-        self.window.append(record)
+        self.window.append(sample_of(record))
         self._trim(time.time())
 
     def _trim(self, now: float) -> None:
-        while self.window and self.window[0].ts < now - METRICS_WINDOW:
+        while self.window and self.window[0][TS] < now - METRICS_WINDOW:
             self.window.popleft()
 
-    def recent(self, seconds: float, now: float | None = None) -> list[CheckRecord]:
+    def recent(self, seconds: float, now: float | None = None) -> list[Sample]:
         since = (time.time() if now is None else now) - seconds
-        return [r for r in self.window if r.ts >= since]
+        return [s for s in self.window if s[TS] >= since]
 
 
 class RecentChecks:
@@ -90,13 +102,14 @@ class WindowStats:
         return sum(self.failures.values())
 
 
-def window_stats(records: Iterable[CheckRecord]) -> WindowStats:
-    """Figures over scheduled probes only (re-checks would over-weight failures)."""
-    scheduled = [r for r in records if r.scheduled]
+def window_stats(samples: Iterable[Sample]) -> WindowStats:
+    """Figures over scheduled probes only (re-checks would over-weight failures); cost over all probes."""
+    samples = list(samples)
+    scheduled = [s for s in samples if s[SCHEDULED]]
     failures: collections.Counter[str] = collections.Counter(
-        (r.error_type or ErrorType.OTHER).value for r in scheduled if not r.ok
+        s[ERROR_TYPE] or ErrorType.OTHER.value for s in scheduled if not s[OK]
     )
-    latencies = [r.latency_ms for r in scheduled if r.ok]
+    latencies = [s[LATENCY_MS] for s in scheduled if s[OK]]
     n = len(scheduled)
     return WindowStats(
         requests=n,
@@ -104,7 +117,7 @@ def window_stats(records: Iterable[CheckRecord]) -> WindowStats:
         success_ratio=(n - sum(failures.values())) / n if n else None,
         p50_ms=percentile(latencies, 0.50),
         p95_ms=percentile(latencies, 0.95),
-        cost_usd=sum(r.cost_usd for r in records),
+        cost_usd=sum(s[COST_USD] for s in samples),
     )
 
 
