@@ -170,3 +170,29 @@ async def test_body_over_cap_is_invalid(sim: Sim) -> None:
         record = await engine.probe(target(sim.url))
     assert record.error_type and record.error_type.value == "invalid_response"
     assert "cap" in (record.error_message or "")
+
+
+def test_engine_on_uvloop_measures_every_phase(ca: trustme.CA) -> None:
+    """`healthboard serve` runs on uvloop when it is installed (the default --loop auto): the TLS stamping
+    (a proxy around the loop's create_connection) and the phase timing must hold there too."""
+    import uvloop  # in the test extra
+
+    from healthboard.runtime import run
+
+    async def probe_over_tls() -> int:
+        assert isinstance(asyncio.get_running_loop(), uvloop.Loop)
+        runner, port = await _tls_simulator(ca)
+        client_context = ssl.create_default_context()
+        ca.configure_trust(client_context)
+        try:
+            async with ProbeEngine(ssl_context=client_context) as engine:
+                record = await engine.probe(target(f"https://localhost:{port}"))
+        finally:
+            await runner.cleanup()
+        assert record.ok, record
+        assert {"dns", "connect", "tls", "ttfb", "transfer"} <= set(record.phases), record.phases
+        assert record.phases["tls"] > 0 and record.phases["connect"] > 0
+        assert 10 <= record.latency_ms < 1000
+        return 0
+
+    assert run(probe_over_tls(), "uvloop") == 0

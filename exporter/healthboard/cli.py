@@ -26,6 +26,8 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="probe on schedule and serve /metrics and the JSON API")
     serve.add_argument("--config", "-c", help="config file (default: the built-in default config)")
     serve.add_argument("--listen", help="HOST:PORT to serve on (default: the config's listen, 0.0.0.0:9464)")
+    serve.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="auto",
+                       help="event loop: uvloop (the 'fast' extra) or asyncio's own; auto: uvloop when installed")
 
     once = sub.add_parser("once", help="probe every target once, print the results; exit 0 all ok, 1 any failed, 2 config error")
     once.add_argument("--config", "-c", help="config file (default: the built-in default config)")
@@ -75,7 +77,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             runtime.parse_listen(listen)
         except ValueError as exc:
             raise ConfigError("--listen", [(listen, str(exc))]) from None
-        return asyncio.run(runtime.serve(config, path, listen))
+        return runtime.run(runtime.serve(config, path, listen), args.loop)
     if args.command == "once":
         return _once(args)
     if args.command == "migrate":
