@@ -196,3 +196,52 @@ def test_engine_on_uvloop_measures_every_phase(ca: trustme.CA) -> None:
         return 0
 
     assert run(probe_over_tls(), "uvloop") == 0
+
+
+async def test_busy_event_loop_does_not_stretch_the_reply_stamps() -> None:
+    """The reply's bytes are stamped by the protocol as the loop hands them over, not when the probe's task
+    next gets its turn. With the loop kept busy in 4 ms slices (as a scrape or the sink might), the task
+    finishes at least one slice after the last byte; that slice must not be in the reported latency."""
+    import http.server
+    import threading
+    import time
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server API
+            self.rfile.read(int(self.headers["Content-Length"]))
+            time.sleep(0.05)
+            body = b'{"id":"x","object":"chat.completion","choices":[]}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)  # its own thread: the busy loop can't delay it
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    busy = True
+
+    async def hog() -> None:
+        while busy:
+            time.sleep(0.004)
+            await asyncio.sleep(0)
+
+    hogging = asyncio.create_task(hog())
+    gaps = []
+    try:
+        async with ProbeEngine() as engine:
+            for _ in range(7):
+                started = time.perf_counter()
+                record = await engine.probe(target(f"http://127.0.0.1:{server.server_address[1]}"))
+                gaps.append((time.perf_counter() - started) * 1000 - record.latency_ms)
+                assert record.latency_ms >= 50 and record.http_status == 200, record
+                assert sum(record.phases.values()) <= record.latency_ms / 1000 + 1e-6
+    finally:
+        busy = False
+        await hogging
+        server.shutdown()
+        server.server_close()
+    assert statistics.median(gaps) >= 2.0, gaps

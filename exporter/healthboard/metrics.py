@@ -153,9 +153,10 @@ class Metrics:
         """The text exposition of every metric (fast path; see healthboard/target_series.py)."""
         return b"".join(chunk.encode() for chunk in self.render_chunks())
 
-    def render_chunks(self, targets_per_chunk: int = 100) -> Iterator[str]:
-        """The exposition in pieces, for streaming: the per-target families, then the exporter's own metrics."""
-        yield from self.series.render_chunks(targets_per_chunk)
+    def render_chunks(self, budget: float = 0.0005) -> Iterator[str]:
+        """The exposition in pieces of about ``budget`` seconds of work, for streaming: the per-target families,
+        then the exporter's own metrics."""
+        yield from self.series.render_chunks(budget)
         yield self.renderer.render().decode()
 
     def add_target(self, target: Target) -> None:

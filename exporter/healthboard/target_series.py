@@ -7,8 +7,9 @@ its label text, rendered once, and one ``array('d')`` holding every value of eve
 buckets stored cumulative). Nothing in it is tracked by the garbage collector.
 
 Rendering formats one family of one target with a single ``str.format`` call on a template built once
-per family, so /metrics costs one call per family and target. ``render_chunks`` yields the text in pieces
-so the HTTP handler can stream it and give the event loop back between pieces.
+per family, so /metrics costs one call per family and target. ``render_chunks`` yields the text in pieces of about
+half a millisecond of work, so the HTTP handler can stream it and give the event loop back in between:
+a probe's reply that arrives during a scrape then waits at most that long to be stamped.
 
 The store is also a prometheus-client collector (``collect``), so ``registry.get_sample_value`` and
 ``generate_latest`` see the same values; tests/test_exposition.py requires both renderings to parse to
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from array import array
 from collections.abc import Iterator, Sequence
 
@@ -160,16 +162,26 @@ class TargetSeries:
             template.format(slot.labels, *values) for template, value in zip(self._child_templates[number], values) if value == value
         )
 
-    def render_chunks(self, targets_per_chunk: int = 100) -> Iterator[str]:
-        """The exposition text of every family, in pieces of at most ``targets_per_chunk`` targets."""
+    def render_chunks(self, budget: float = 0.0005) -> Iterator[str]:
+        """The exposition text of every family, in pieces of about ``budget`` seconds of formatting each (at
+        least one target's family per piece), so a streaming caller can give the event loop back in between."""
         slots = list(self._slots.values())  # a snapshot: a reload during a streamed scrape doesn't break it
+        clock = time.perf_counter
+        pieces: list[str] = []
+        deadline = clock() + budget
         for number, header in enumerate(self._headers):
-            yield header
-            for first in range(0, len(slots), targets_per_chunk):
-                yield "".join(self._family_text(number, slot) for slot in slots[first : first + targets_per_chunk])
+            pieces.append(header)
+            for slot in slots:
+                pieces.append(self._family_text(number, slot))
+                if clock() >= deadline:
+                    yield "".join(pieces)
+                    pieces = []
+                    deadline = clock() + budget
+        if pieces:
+            yield "".join(pieces)
 
     def render(self) -> str:
-        return "".join(self.render_chunks(len(self._slots) or 1))
+        return "".join(self.render_chunks(math.inf))
 
     # -- prometheus-client collector ---------------------------------------------------------------
 

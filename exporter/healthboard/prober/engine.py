@@ -1,9 +1,11 @@
 """The HTTP engine: sends a wire format's request, times every phase, reads the body under a cap and a
 deadline, and turns any outcome (reply or exception) into exactly one CheckRecord.
 
-Phases come from aiohttp tracing (DNS, connection) plus a connector hook that stamps the moment the TCP
-connection is up, so TLS is measured apart from TCP connect. All stamps use time.perf_counter(), taken in
-the callbacks themselves, so event-loop scheduling noise after the fact doesn't leak into the figures.
+Phases come from aiohttp tracing (DNS, connection), a connector hook that stamps the moment the TCP
+connection is up (so TLS is measured apart from TCP connect), and the response protocol, which stamps the
+reply's first and last bytes as the loop hands them over (TTFB, end of transfer). All stamps use
+time.perf_counter(), taken in the callbacks themselves, so event-loop scheduling noise after the fact (the
+probe's task waiting for its turn behind a /metrics scrape) doesn't leak into the figures.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
+import functools
 import logging
 import os
 import socket
@@ -20,6 +23,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
+from aiohttp.client_proto import ResponseHandler
 
 from healthboard.pricing import cost_usd
 from healthboard.prober import WIRE_FORMATS
@@ -41,7 +45,16 @@ class Stamps:
     conn_end: float | None = None
     headers: float | None = None
     end: float | None = None
+    first_byte: float | None = None  # protocol level: when the loop handed over the reply's first bytes
+    last_byte: float | None = None  # … and its latest bytes
     https: bool = False
+
+    def finished(self) -> float:
+        """When the reply was complete: its last bytes as the protocol got them, not when the probe's task
+        was next scheduled (under a busy loop that can be milliseconds later)."""
+        if self.end is not None:
+            return self.last_byte if self.last_byte is not None and self.last_byte <= self.end else self.end
+        return clock()
 
     def phases(self) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -52,10 +65,12 @@ class Stamps:
             out["connect"] = connected - (self.dns_end if self.dns_end is not None else self.conn_start)
         if self.https and self.tcp_end is not None and self.conn_end is not None:
             out["tls"] = self.conn_end - self.tcp_end
-        if self.headers is not None:
-            out["ttfb"] = self.headers - (self.conn_end if self.conn_end is not None else self.start)
+        first = self.first_byte if self.first_byte is not None else self.headers
+        if first is not None:
+            waited_from = self.conn_end if self.conn_end is not None else self.start
+            out["ttfb"] = max(0.0, first - waited_from)
             if self.end is not None:
-                out["transfer"] = self.end - self.headers
+                out["transfer"] = max(0.0, self.finished() - max(first, waited_from))
         return out
 
     def stalled_in(self) -> str:
@@ -83,14 +98,39 @@ class _StampingLoop:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
 
-    async def create_connection(self, *args: Any, **kwargs: Any) -> Any:
+    async def create_connection(self, protocol_factory: Any, *args: Any, **kwargs: Any) -> Any:
         stamps = _stamps.get()
         if stamps is not None and kwargs.get("sock") is not None:
             stamps.tcp_end = clock()
-        return await self._loop.create_connection(*args, **kwargs)
+            make = protocol_factory
+
+            def protocol_factory() -> Any:
+                protocol = make()
+                if isinstance(protocol, _StampingHandler):
+                    protocol.stamps = stamps
+                return protocol
+
+        return await self._loop.create_connection(protocol_factory, *args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._loop, name)
+
+
+class _StampingHandler(ResponseHandler):
+    """aiohttp's response protocol, stamping when reply bytes arrive. ``data_received`` runs as soon as the
+    event loop sees the socket readable, before the parser and the probe's task get their turns, so a loop
+    busy with other work (a /metrics scrape, the sink) adds as little as possible to the measured time."""
+
+    stamps: Stamps | None = None
+
+    def data_received(self, data: bytes) -> None:
+        stamps = self.stamps
+        if stamps is not None and data:
+            now = clock()
+            if stamps.first_byte is None:
+                stamps.first_byte = now
+            stamps.last_byte = now
+        super().data_received(data)
 
 
 class _StampingConnector(aiohttp.TCPConnector):
@@ -102,6 +142,7 @@ class _StampingConnector(aiohttp.TCPConnector):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._factory = functools.partial(_StampingHandler, loop=self._loop)
         self._loop = _StampingLoop(self._loop)  # type: ignore[assignment]
 
 
@@ -195,6 +236,7 @@ class ProbeEngine:
                     trace_request_ctx=stamps,
                 ) as response:
                     stamps.headers = clock()
+                    _watch(response, stamps)
                     status, headers = response.status, response.headers
                     body, error = await self._read_body(response)
                     stamps.end = clock()
@@ -218,8 +260,7 @@ class ProbeEngine:
             error = (ErrorType.OTHER, f"{type(exc).__name__}: {exc}")
         finally:
             _stamps.reset(token)
-        finished = stamps.end if stamps.end is not None else clock()
-        latency_ms = (finished - stamps.start) * 1000
+        latency_ms = (stamps.finished() - stamps.start) * 1000
         record = CheckRecord(
             ts=wall,
             provider=target.provider,
@@ -264,6 +305,14 @@ class ProbeEngine:
                 return b"", (ErrorType.INVALID_RESPONSE, f"body is over the {cap}-byte cap")
             chunks.append(chunk)
         return b"".join(chunks), None
+
+
+def _watch(response: aiohttp.ClientResponse, stamps: Stamps) -> None:
+    """On a pooled (keep-alive) connection the protocol still points at the probe that opened it: from here
+    on it stamps this probe (its first bytes were already in, so its TTFB comes from the headers stamp)."""
+    protocol = response.connection.protocol if response.connection is not None else None
+    if isinstance(protocol, _StampingHandler) and protocol.stamps is not stamps:
+        protocol.stamps = stamps
 
 
 def _reason(exc: BaseException) -> str:
