@@ -14,14 +14,19 @@ process only), peak RSS (VmHWM), measurement overhead (reported latency − inje
 lag p50/p99 (ours: healthboard_scheduler_lag_seconds; blackbox: the driver's send lag), and for ours the
 /metrics render time and size. Ratios ours/blackbox are printed for each figure.
 
-    python bench/probe_engine.py                       # N = 100, 1000, 5000; 60 s per point
-    python bench/probe_engine.py --targets 100 --seconds 5 --smoke    # what make test runs
+    python bench/probe_engine.py                       # N = 100, 1000, 5000 and the stress run; 60 s per point
+    python bench/probe_engine.py --loop asyncio        # ours on asyncio's own loop instead of uvloop
+    python bench/probe_engine.py --targets 100 --seconds 6 --stress-targets 100 --smoke    # what make test runs
+
+Stress run (timing fidelity): ours at 5,000 targets while /metrics is scraped every 5 s and the sink writes
+every check to a local PostgreSQL 15 (started by the benchmark, as in bench/sink_capacity.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import json
 import os
 import statistics
@@ -36,6 +41,7 @@ from healthboard.stack import find_binary, free_port
 
 DELAY = 0.100
 INTERVAL = 30.0
+SCRAPE_EVERY = 5.0  # stress run: a /metrics scrape every 5 s (Prometheus's default is 60 s, ours 15 s)
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1, "stream": False}
 KEY = "sk-bench-0123456789abcdef"
 
@@ -106,10 +112,17 @@ def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
     return prev_le
 
 
-async def run_ours(n: int, seconds: float, sim: str, work: Path, python: str) -> dict:
-    config = work / f"ours-{n}.yml"
+async def run_ours(n: int, seconds: float, sim: str, work: Path, python: str, loop: str, stress_dsn: str | None = None) -> dict:
+    """Our exporter with n targets. With ``stress_dsn``: the sink writes every check to that Postgres and
+    /metrics is scraped every SCRAPE_EVERY seconds while probing, so the event loop is busy with both."""
+    name = f"ours-{n}{'-stress' if stress_dsn else ''}"
+    config = work / f"{name}.yml"
     models = "\n".join(f"      - m{i}" for i in range(n))
-    config.write_text(f"""
+    sink = f"""sink:
+  dsn: {stress_dsn}
+  spool_dir: {work / (name + '-spool')}
+""" if stress_dsn else ""
+    config.write_text(f"""{sink}
 interval: {INTERVAL:g}s
 timeout: 5s
 recheck_interval: 0
@@ -125,21 +138,32 @@ providers:
 """)
     port = free_port()
     process = await start(python, "-m", "healthboard", "--log-level", "warning", "serve", "--config", str(config),
-                          "--listen", f"127.0.0.1:{port}", log=work / f"ours-{n}.log")
+                          "--listen", f"127.0.0.1:{port}", "--loop", loop, log=work / f"{name}.log")
     url = f"http://127.0.0.1:{port}"
     try:
         await wait_ready(url + "/-/ready")
         await asyncio.sleep(1.0)
-        cpu0, t0 = proc_cpu(process.pid), time.monotonic()
-        await asyncio.sleep(seconds)
-        cpu1, t1 = proc_cpu(process.pid), time.monotonic()
         async with aiohttp.ClientSession() as session:
             renders, size = [], 0
-            for _ in range(5):
+
+            async def scrape() -> bytes:
                 started = time.perf_counter()
                 async with session.get(url + "/metrics") as response:
                     payload = await response.read()
                 renders.append(time.perf_counter() - started)
+                return payload
+
+            cpu0, t0, wall0 = proc_cpu(process.pid), time.monotonic(), time.time()
+            if stress_dsn:
+                while time.monotonic() < t0 + seconds:
+                    await scrape()
+                    await asyncio.sleep(SCRAPE_EVERY)
+            else:
+                await asyncio.sleep(seconds)
+            cpu1, t1, wall1 = proc_cpu(process.pid), time.monotonic(), time.time()
+            scrapes_during = len(renders)
+            for _ in range(5):
+                payload = await scrape()
                 size = len(payload)
             async with session.get(url + "/api/checks", params={"limit": "10000"}) as response:
                 checks = (await response.json())["checks"]
@@ -150,12 +174,16 @@ providers:
     requests = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("llm_probe_requests_total{"))
     lag_buckets = [(float(line.split('le="')[1].split('"')[0]), float(line.rsplit(" ", 1)[1]))
                    for line in text.splitlines() if line.startswith("healthboard_scheduler_lag_seconds_bucket")]
+    # only probes that started inside the measured window (not during the render-timing scrapes after it)
+    checks = [c for c in checks if wall0 <= datetime.datetime.fromisoformat(c["ts"]).timestamp() <= wall1 - 1.0]
     window_checks = [c for c in checks if c["ok"]]
     overhead = [c["latency_ms"] - DELAY * 1000 for c in window_checks]
     failed = sum(1 for c in checks if not c["ok"])
     probes_in_window = n * (t1 - t0) / INTERVAL
+    written = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("healthboard_sink_rows_written_total"))
     return {
-        "engine": "ours", "targets": n, "probes": requests, "failed": failed,
+        "engine": "ours (stress)" if stress_dsn else "ours", "loop": loop, "targets": n, "probes": requests, "failed": failed,
+        "scrapes_during": scrapes_during, "sink_rows_written": written,
         "cpu_per_1000": (cpu1 - cpu0) / max(probes_in_window, 1) * 1000,
         "rss_mb": rss, "overhead_p50_ms": pct(overhead, 0.50), "overhead_p99_ms": pct(overhead, 0.99),
         "lag_p50_ms": histogram_quantile(0.50, lag_buckets) * 1000, "lag_p99_ms": histogram_quantile(0.99, lag_buckets) * 1000,
@@ -251,22 +279,48 @@ FIGURES = (("cpu_per_1000", "CPU s / 1000 probes"), ("rss_mb", "peak RSS MB"), (
 
 
 def table(results: list[dict]) -> str:
-    lines = ["| N | figure | ours | blackbox_exporter | ours/blackbox |", "|---|---|---|---|---|"]
+    stressed = any(r["engine"] == "ours (stress)" for r in results)
+    head = "| N | figure | ours | blackbox_exporter | ours/blackbox |" + (" ours under stress |" if stressed else "")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
     by_n: dict[int, dict[str, dict]] = {}
     for r in results:
         by_n.setdefault(r["targets"], {})[r["engine"]] = r
     for n, engines in sorted(by_n.items()):
-        ours, peer = engines.get("ours", {}), engines.get("blackbox", {})
+        ours, peer, stress = engines.get("ours", {}), engines.get("blackbox", {}), engines.get("ours (stress)")
         for key, label in FIGURES:
             a, b = ours.get(key, float("nan")), peer.get(key, float("nan"))
             ratio = a / b if b and b == b and a == a else float("nan")
-            lines.append(f"| {n} | {label} | {a:.3f} | {b:.3f} | {ratio:.2f} |")
+            extra = (f" {stress[key]:.3f} |" if stress else " |") if stressed else ""
+            lines.append(f"| {n} | {label} | {a:.3f} | {b:.3f} | {ratio:.2f} |{extra}")
+        extra = (f" {stress['probes']:.0f} ({stress['failed']}) |" if stress else " |") if stressed else ""
         lines.append(f"| {n} | probes (failed) | {ours.get('probes', 0):.0f} ({ours.get('failed', 0)}) | "
-                     f"{peer.get('probes', 0):.0f} ({peer.get('failed', 0)}) | |")
+                     f"{peer.get('probes', 0):.0f} ({peer.get('failed', 0)}) | |{extra}")
+        if stress:
+            lines.append(f"| {n} | stress: scrapes during the run, sink rows written | | | | "
+                         f"{stress['scrapes_during']}, {stress['sink_rows_written']:.0f} |")
     return "\n".join(lines)
 
 
-async def main_async(sizes: list[int], seconds: float, smoke: bool) -> int:
+def resolved_loop(loop: str) -> str:
+    if loop != "auto":
+        return loop
+    import importlib.util
+
+    return "uvloop (auto)" if importlib.util.find_spec("uvloop") else "asyncio (auto; uvloop not installed)"
+
+
+async def stress_database(work: Path) -> tuple[object, str]:
+    """A PostgreSQL 15 of our own with the sink's schema applied: (server, dsn)."""
+    from healthboard.sink.migrate import migrate
+    from healthboard.testing.postgres import Postgres
+
+    server = await asyncio.to_thread(Postgres)
+    dsn = server.dsn()
+    await migrate(dsn)
+    return server, dsn
+
+
+async def main_async(sizes: list[int], seconds: float, smoke: bool, loop: str, stress_n: int | None) -> int:
     python = sys.executable
     with tempfile.TemporaryDirectory(prefix="probe-engine-") as tmp:
         work = Path(tmp)
@@ -277,19 +331,29 @@ async def main_async(sizes: list[int], seconds: float, smoke: bool) -> int:
                           "--scenario", str(scenario), log=work / "sim.log")
         sim_url = f"http://127.0.0.1:{sim_port}"
         results = []
+        database = None
         try:
             await wait_ready(sim_url + "/_sim/health")
             for n in sizes:
-                results.append(await run_ours(n, seconds, sim_url, work, python))
+                results.append(await run_ours(n, seconds, sim_url, work, python, loop))
                 peer = await run_blackbox(n, seconds, sim_url, work)
                 if peer is not None:
                     results.append(peer)
                 elif not smoke:
                     print("prometheus-blackbox-exporter is not installed: apt-get install prometheus-blackbox-exporter", file=sys.stderr)
+            if stress_n:
+                database, dsn = await stress_database(work)
+                results.append(await run_ours(stress_n, seconds, sim_url, work, python, loop, stress_dsn=dsn))
         finally:
             await stop(sim)
-    print(f"### Probe engine: {seconds:g} s per point, {DELAY * 1000:g} ms injected delay, interval {INTERVAL:g} s, 2 cores\n")
+            if database is not None:
+                database.close()  # type: ignore[attr-defined]
+    print(f"### Probe engine: {seconds:g} s per point, {DELAY * 1000:g} ms injected delay, interval {INTERVAL:g} s, "
+          f"{os.cpu_count()} cores, event loop {resolved_loop(loop)}\n")
     print(table(results))
+    if stress_n:
+        print(f"\nours under stress: /metrics scraped every {SCRAPE_EVERY:g} s while probing, and the sink writing every check "
+              "to a local PostgreSQL 15.")
     out = Path("bench/out/probe_engine.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
@@ -302,6 +366,10 @@ async def main_async(sizes: list[int], seconds: float, smoke: bool) -> int:
         if not peer or peer[0]["probes"] == 0 or peer[0]["failed"] == peer[0]["probes"]:
             print("SMOKE FAILED: blackbox_exporter did not probe successfully", file=sys.stderr)
             return 1
+        stressed = [r for r in results if r["engine"] == "ours (stress)"]
+        if stress_n and (not stressed or stressed[0]["scrapes_during"] == 0 or stressed[0]["sink_rows_written"] == 0):
+            print("SMOKE FAILED: the stress run did not scrape or the sink wrote nothing", file=sys.stderr)
+            return 1
     return 0
 
 
@@ -309,9 +377,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--targets", type=int, action="append", help="N (repeatable); default 100, 1000, 5000")
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="auto", help="our event loop (healthboard serve --loop)")
+    parser.add_argument("--stress-targets", type=int, default=5000, help="N of the stress run (0: skip it); default 5000")
     parser.add_argument("--smoke", action="store_true", help="exit non-zero unless both engines probed successfully")
     args = parser.parse_args()
-    return asyncio.run(main_async(args.targets or [100, 1000, 5000], args.seconds, args.smoke))
+    return asyncio.run(main_async(args.targets or [100, 1000, 5000], args.seconds, args.smoke, args.loop, args.stress_targets or None))
 
 
 if __name__ == "__main__":
