@@ -86,11 +86,11 @@ class Exporter:
         return self.plan.api_token
 
     def start(self) -> None:
-        _freeze_long_lived()  # before the first tick: the collection itself stalls the loop
         if self.sink is not None:
             self.sink.start()
         self.scheduler.start()
         self.status.start()
+        _freeze_long_lived()  # with the scheduler's tasks (long-lived too), before they first run
 
     async def stop(self) -> None:
         await self.scheduler.stop()
