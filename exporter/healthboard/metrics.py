@@ -153,7 +153,7 @@ class Metrics:
         """The text exposition of every metric (fast path; see healthboard/target_series.py)."""
         return b"".join(chunk.encode() for chunk in self.render_chunks())
 
-    def render_chunks(self, budget: float = 0.0005) -> Iterator[str]:
+    def render_chunks(self, budget: float = 0.0002) -> Iterator[str]:
         """The exposition in pieces of about ``budget`` seconds of work, for streaming: the per-target families,
         then the exporter's own metrics."""
         yield from self.series.render_chunks(budget)
