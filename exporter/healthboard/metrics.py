@@ -28,7 +28,7 @@ SOURCE = " Values come from scheduled synthetic probes."
 #: Successful probe latency: 50 ms … 30 s.
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0)
 PHASE_BUCKETS = (0.005, 0.025, 0.1, 0.25, 1.0, 5.0)  # few: 5 phases x every target adds up on /metrics
-LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 RATELIMIT_RESOURCES = ("requests", "tokens", "input_tokens", "output_tokens")
 STATUS_ERROR_REASONS = ("unreachable", "timeout", "http_status", "parse", "no_component")
 
