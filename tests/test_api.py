@@ -200,3 +200,31 @@ async def test_secrets_appear_nowhere(sim: Sim, caplog: pytest.LogCaptureFixture
     for _, page in pages:
         assert secret not in str(page) and secret[3:15] not in str(page)
     assert secret not in caplog.text
+
+
+@pytest.mark.parametrize(("header", "gzip"), [
+    ("gzip", True), ("gzip, deflate", True), ("deflate, gzip;q=0.5", True), ("*", True), ("x-gzip", True),
+    ("gzip;q=0", False), ("identity", False), ("", False), ("deflate, *;q=0", False), ("gzip;q=0, *", False),
+])
+def test_accept_encoding(header: str, gzip: bool) -> None:
+    from healthboard.web.app import accepts_gzip
+
+    assert accepts_gzip(header) is gzip
+
+
+async def test_metrics_gzip_when_accepted(sim: Sim) -> None:
+    """Prometheus asks for gzip: the streamed, compressed /metrics must decompress to the exposition."""
+    import gzip
+
+    async with exporter_for(config_text(sim.url, ["openai"], interval="30s", timeout="1s")) as (exporter, url):
+        async with aiohttp.ClientSession(auto_decompress=False) as session:
+            async with session.get(url + "/metrics", headers={"Accept-Encoding": "gzip"}) as response:
+                assert response.headers["Content-Encoding"] == "gzip"
+                compressed = await response.read()
+            async with session.get(url + "/metrics", headers={"Accept-Encoding": "identity"}) as response:
+                assert "Content-Encoding" not in response.headers
+                plain = await response.read()
+    text = gzip.decompress(compressed).decode()
+    assert len(compressed) < len(plain) / 4
+    assert {f.name for f in text_string_to_metric_families(text)} == {f.name for f in text_string_to_metric_families(plain.decode())}
+    assert "llm_probe_requests_total{" in text and "healthboard_build_info{" in text

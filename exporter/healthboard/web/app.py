@@ -6,6 +6,7 @@ import asyncio
 import hmac
 import html
 import time
+import zlib
 from typing import Any
 
 from aiohttp import web
@@ -70,16 +71,48 @@ async def landing(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
-    """Streamed in pieces of a few milliseconds' work each, giving the event loop back in between: at 5,000
-    targets the text is ~50 MB and a one-piece render would hold the loop (and delay every probe due then)
-    for ~300 ms and the whole text in memory (docs/PERFORMANCE.md)."""
-    response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE})
+    """Streamed in pieces of a fraction of a millisecond's work each, giving the event loop back in between:
+    at 5,000 targets the text is ~54 MB and a one-piece render would hold the loop (and delay every probe due
+    then) for ~400 ms and the whole text in memory. gzip (level 1) when the scraper accepts it, as
+    Prometheus does: ~25x smaller for ~30 % more CPU than the rendering itself (docs/PERFORMANCE.md)."""
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 31) if accepts_gzip(request.headers.get("Accept-Encoding", "")) else None
+    headers = {"Content-Type": CONTENT_TYPE}
+    if compressor is not None:
+        headers["Content-Encoding"] = "gzip"
+    response = web.StreamResponse(headers=headers)
     await response.prepare(request)
     for piece in _exporter(request).metrics.render_chunks():
-        await response.write(piece.encode())
+        data = piece.encode()
+        if compressor is not None:
+            data = compressor.compress(data)
+        if data:
+            await response.write(data)
         await asyncio.sleep(0)
+    if compressor is not None:
+        await response.write(compressor.flush())
     await response.write_eof()
     return response
+
+
+def accepts_gzip(header: str) -> bool:
+    """Whether an Accept-Encoding header allows gzip (RFC 9110 §12.5.3: a q of 0 refuses a coding)."""
+    q_of: dict[str, float] = {}
+    for item in header.split(","):
+        coding, *params = (part.strip() for part in item.split(";"))
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if coding:
+            q_of[coding.lower()] = q
+    for coding in ("gzip", "x-gzip", "*"):
+        if coding in q_of:
+            return q_of[coding] > 0
+    return False
 
 
 async def healthy(request: web.Request) -> web.Response:
