@@ -5,7 +5,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY exporter exporter
 COPY supabase-sink/migrations supabase-sink/migrations
-RUN pip install --no-cache-dir --prefix=/install '.[fast]'
+RUN pip install --no-cache-dir --prefix=/install .
 
 FROM python:3.11.10-slim-bookworm
 LABEL org.opencontainers.image.title="llm-healthboard" \

@@ -15,7 +15,7 @@ lag p50/p99 (ours: healthboard_scheduler_lag_seconds; blackbox: the driver's sen
 /metrics render time and size. Ratios ours/blackbox are printed for each figure.
 
     python bench/probe_engine.py                       # N = 100, 1000, 5000 and the stress run; 60 s per point
-    python bench/probe_engine.py --loop asyncio        # ours on asyncio's own loop instead of uvloop
+    python bench/probe_engine.py --loop uvloop         # ours on uvloop instead of asyncio's own loop
     python bench/probe_engine.py --targets 100 --seconds 6 --stress-targets 100 --smoke    # what make test runs
 
 Stress run (timing fidelity): ours at 5,000 targets while /metrics is scraped every 5 s and the sink writes
@@ -301,14 +301,6 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def resolved_loop(loop: str) -> str:
-    if loop != "auto":
-        return loop
-    import importlib.util
-
-    return "uvloop (auto)" if importlib.util.find_spec("uvloop") else "asyncio (auto; uvloop not installed)"
-
-
 async def stress_database(work: Path) -> tuple[object, str]:
     """A PostgreSQL 15 of our own with the sink's schema applied: (server, dsn)."""
     from healthboard.sink.migrate import migrate
@@ -349,7 +341,7 @@ async def main_async(sizes: list[int], seconds: float, smoke: bool, loop: str, s
             if database is not None:
                 database.close()  # type: ignore[attr-defined]
     print(f"### Probe engine: {seconds:g} s per point, {DELAY * 1000:g} ms injected delay, interval {INTERVAL:g} s, "
-          f"{os.cpu_count()} cores, event loop {resolved_loop(loop)}\n")
+          f"{os.cpu_count()} cores, event loop {loop}\n")
     print(table(results))
     if stress_n:
         print(f"\nours under stress: /metrics scraped every {SCRAPE_EVERY:g} s while probing, and the sink writing every check "
@@ -377,7 +369,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--targets", type=int, action="append", help="N (repeatable); default 100, 1000, 5000")
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="auto", help="our event loop (healthboard serve --loop)")
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio", help="our event loop (healthboard serve --loop)")
     parser.add_argument("--stress-targets", type=int, default=5000, help="N of the stress run (0: skip it); default 5000")
     parser.add_argument("--smoke", action="store_true", help="exit non-zero unless both engines probed successfully")
     args = parser.parse_args()

@@ -173,7 +173,7 @@ async def test_body_over_cap_is_invalid(sim: Sim) -> None:
 
 
 def test_engine_on_uvloop_measures_every_phase(ca: trustme.CA) -> None:
-    """`healthboard serve` runs on uvloop when it is installed (the default --loop auto): the TLS stamping
+    """`healthboard serve --loop uvloop` runs the engine on uvloop: the TLS stamping
     (a proxy around the loop's create_connection) and the phase timing must hold there too."""
     import uvloop  # in the test extra
 

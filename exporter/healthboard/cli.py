@@ -26,8 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="probe on schedule and serve /metrics and the JSON API")
     serve.add_argument("--config", "-c", help="config file (default: the built-in default config)")
     serve.add_argument("--listen", help="HOST:PORT to serve on (default: the config's listen, 0.0.0.0:9464)")
-    serve.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="auto",
-                       help="event loop: uvloop (the 'fast' extra) or asyncio's own; auto: uvloop when installed")
+    serve.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio",
+                       help="event loop (default asyncio's own; uvloop needs the 'fast' extra and measured no better, "
+                            "see docs/PERFORMANCE.md)")
 
     once = sub.add_parser("once", help="probe every target once, print the results; exit 0 all ok, 1 any failed, 2 config error")
     once.add_argument("--config", "-c", help="config file (default: the built-in default config)")

@@ -33,18 +33,16 @@ def load(path: str | None, environ: Mapping[str, str] | None = None) -> tuple[Co
     return load_config(path, environ), path
 
 
-def run(main: Coroutine[Any, Any, int], loop: str = "auto") -> int:
-    """Run ``main`` on the chosen event loop. uvloop (the ``fast`` extra) cuts the engine's own share of
-    measured latency and its CPU per probe (docs/PERFORMANCE.md); "auto" uses it when it is installed."""
+def run(main: Coroutine[Any, Any, int], loop: str = "asyncio") -> int:
+    """Run ``main`` on asyncio's own event loop, or on uvloop (the ``fast`` extra). In bench/probe_engine.py
+    uvloop measured no better than asyncio's loop, so it is opt-in (docs/PERFORMANCE.md)."""
     factory = None
-    if loop in ("auto", "uvloop"):
+    if loop == "uvloop":
         try:
             import uvloop
         except ImportError:
-            if loop == "uvloop":
-                raise ConfigError("--loop", [("uvloop", "uvloop is not installed: pip install 'llm-healthboard[fast]'")]) from None
-        else:
-            factory = uvloop.new_event_loop
+            raise ConfigError("--loop", [("uvloop", "uvloop is not installed: pip install 'llm-healthboard[fast]'")]) from None
+        factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=factory) as runner:
         log.debug("event loop: %s", type(runner.get_loop()).__module__)
         return runner.run(main)
