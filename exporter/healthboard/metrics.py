@@ -15,8 +15,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disa
 
 from healthboard import __version__
 from healthboard.exposition import Renderer
-from healthboard.target_series import COUNTER, GAUGE, HISTOGRAM, Family, TargetSeries
 from healthboard.record import PHASES, CheckRecord, ErrorType
+from healthboard.target_series import COUNTER, GAUGE, HISTOGRAM, PIECE_BUDGET, Family, TargetSeries
 from healthboard.targets import Target
 
 if TYPE_CHECKING:
@@ -137,7 +137,7 @@ class Metrics:
         self._requests, self._failures = at["llm_probe_requests"], at["llm_probe_failures"]
         self._rechecks, self._recheck_failures = at["llm_probe_rechecks"], at["llm_probe_recheck_failures"]
         self._duration, self._phase = at["llm_probe_duration_seconds"], at["llm_probe_phase_duration_seconds"]
-        self._phase_stride = len(PHASE_BUCKETS) + 2
+        self._phase_stride = self.series.family("llm_probe_phase_duration_seconds").stride
         self._success, self._consecutive = at["llm_probe_success"], at["llm_probe_consecutive_failures"]
         self._consecutive_outage, self._last_run = at["llm_probe_consecutive_outage_failures"], at["llm_probe_last_run_timestamp_seconds"]
         self._interval, self._paused = at["llm_probe_interval_seconds"], at["llm_probe_paused"]
@@ -153,7 +153,7 @@ class Metrics:
         """The text exposition of every metric (fast path; see healthboard/target_series.py)."""
         return b"".join(chunk.encode() for chunk in self.render_chunks())
 
-    def render_chunks(self, budget: float = 0.0002) -> Iterator[str]:
+    def render_chunks(self, budget: float = PIECE_BUDGET) -> Iterator[str]:
         """The exposition in pieces of about ``budget`` seconds of work, for streaming: the per-target families,
         then the exporter's own metrics."""
         yield from self.series.render_chunks(budget)

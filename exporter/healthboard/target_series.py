@@ -29,6 +29,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.utils import floatToGoString
 
 COUNTER, GAUGE, HISTOGRAM = "counter", "gauge", "histogram"
+PIECE_BUDGET = 0.0002  # seconds of formatting per streamed piece of /metrics
 NAN = math.nan
 
 
@@ -126,6 +127,9 @@ class TargetSeries:
     def get(self, key: str) -> Slot | None:
         return self._slots.get(key)
 
+    def family(self, name: str) -> Family:
+        return next(f for f in self.families if f.name == name)
+
     def __len__(self) -> int:
         return len(self._slots)
 
@@ -163,7 +167,7 @@ class TargetSeries:
             template.format(slot.labels, *values) for template, value in zip(self._child_templates[number], values) if value == value
         )
 
-    def render_chunks(self, budget: float = 0.0002) -> Iterator[str]:
+    def render_chunks(self, budget: float = PIECE_BUDGET) -> Iterator[str]:
         """The exposition text of every family, in pieces of about ``budget`` seconds of formatting each (at
         least one target's family per piece), so a streaming caller can give the event loop back in between."""
         slots = list(self._slots.values())  # a snapshot: a reload during a streamed scrape doesn't break it
@@ -200,12 +204,12 @@ class TargetSeries:
             else:
                 out = HistogramMetricFamily(family.name, family.help, labels=names)
             start = self.offsets[family.name]
+            bounds = [floatToGoString(b) for b in (*family.buckets, math.inf)]
             for slot in self._slots.values():
                 for position, value in enumerate(family.children):
                     own = [value] if family.label else []
                     base = start + position * family.stride
                     if family.kind == HISTOGRAM:
-                        bounds = [floatToGoString(b) for b in (*family.buckets, math.inf)]
                         cumulative = slot.values[base : base + len(bounds)]
                         out.add_metric([*slot.label_values, *own], list(zip(bounds, cumulative)), slot.values[base + len(bounds)])
                     elif slot.values[base] == slot.values[base]:  # NaN: an optional child not set yet
