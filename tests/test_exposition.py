@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.parser import text_string_to_metric_families
 
 from healthboard.config import parse_config
+from healthboard.evidence import Evidence
 from healthboard.metrics import DURATION_BUCKETS, PHASE_BUCKETS, Metrics
 from healthboard.record import PHASES, CheckRecord, ErrorType
 from healthboard.targets import Target, build_plan
@@ -36,8 +37,9 @@ def records(n: int) -> Iterator[tuple[Target, CheckRecord, int, int]]:
         for j in range(8):
             ok = (i + j) % 3 != 0
             record = CheckRecord(ts=1.7e9 + i + j, provider=target.provider, model=target.model, region=target.region, check="chat", ok=ok,
-                                 http_status=200 if ok else 529, error_type=None if ok else ErrorType.OVERLOADED,
-                                 latency_ms=[40.0, 100.0, 250.0, 900.0, 31_000.0][(i + j) % 5],
+                                 http_status=200 if ok else (529 if j % 2 else None),
+                                 error_type=None if ok else (ErrorType.OVERLOADED if j % 2 else ErrorType.TIMEOUT),
+                                 latency_ms=[40.0, 100.0, 250.0, 900.0, 31_000.0][(i + j) % 5] if ok or j % 2 else 31_000.0,
                                  input_tokens=8, output_tokens=1, phases={"connect": 0.001 * j, "ttfb": 0.099, "transfer": 7.0}, cost_usd=1e-6,
                                  ratelimit={"remaining_requests": 99.0 + j}, scheduled=(i + j) % 5 != 0)
             yield target, record, (i + j) % 4, (i + j) % 2
@@ -45,9 +47,11 @@ def records(n: int) -> Iterator[tuple[Target, CheckRecord, int, int]]:
 
 def loaded_metrics(n: int) -> Metrics:
     metrics = Metrics()
+    evidence: dict[str, Evidence] = {}
     for target, record, consecutive, outage in records(n):
         metrics.add_target(target)
-        metrics.observe(record, consecutive=consecutive, consecutive_outage=outage)
+        evidence.setdefault(target.id, Evidence()).add(record.ts, record.ok, record.error_type)
+        metrics.observe(record, consecutive=consecutive, consecutive_outage=outage, evidence=evidence[target.id])
     metrics.lag.observe(0.002)
     return metrics
 
@@ -72,6 +76,12 @@ def reference_registry(n: int) -> CollectorRegistry:
     cost = Counter("llm_probe_cost_usd", "", labels, registry=registry)
     remaining = Gauge("llm_probe_ratelimit_remaining", "", (*labels, "resource"), registry=registry)
     Gauge("llm_probe_ratelimit_limit", "", (*labels, "resource"), registry=registry)  # no reply advertised a limit
+    evidence_probes = Counter("llm_probe_evidence_probes", "", labels, registry=registry)
+    evidence_failures = Counter("llm_probe_evidence_failures", "", labels, registry=registry)
+    run_seconds = Gauge("llm_probe_outage_run_seconds", "", labels, registry=registry)
+    run_server = Gauge("llm_probe_outage_run_server_errors", "", labels, registry=registry)
+    successes = Gauge("llm_probe_consecutive_successes", "", labels, registry=registry)
+    evidence: dict[str, Evidence] = {}
     for target, record, consecutive_failures, outage in records(n):
         label_values = target.labels
         requests.labels(*label_values)
@@ -87,13 +97,21 @@ def reference_registry(n: int) -> CollectorRegistry:
             phase.labels(*label_values, name)
         for direction in ("input", "output"):
             tokens.labels(*label_values, direction)
+        seen = evidence.setdefault(target.id, Evidence())
+        before = (seen.probes, seen.failures)
+        seen.add(record.ts, record.ok, record.error_type)
+        evidence_probes.labels(*label_values).inc(seen.probes - before[0])
+        evidence_failures.labels(*label_values).inc(seen.failures - before[1])
+        run_seconds.labels(*label_values).set(seen.run_seconds)
+        run_server.labels(*label_values).set(seen.run_server_errors)
+        successes.labels(*label_values).set(seen.successes)
+        if record.ok or record.error_type is ErrorType.TIMEOUT:  # a timeout (31 s here) lands in +Inf only
+            duration.labels(*label_values).observe(record.latency_ms / 1000)
         if record.scheduled:
             requests.labels(*label_values).inc()
-            if record.ok:
-                duration.labels(*label_values).observe(record.latency_ms / 1000)
-            else:
+            if not record.ok:
                 failures.labels(*label_values, record.error_type.value).inc()
-            for name, seconds in record.phases.items():
+            for name, seconds in record.phases.items() if record.http_status is not None else ():
                 phase.labels(*label_values, name).observe(seconds)
         else:
             rechecks.labels(*label_values).inc()

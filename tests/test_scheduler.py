@@ -7,6 +7,7 @@ import dataclasses
 
 import pytest
 
+from healthboard.evidence import Suspicion
 from healthboard.metrics import Metrics
 from healthboard.prober.engine import ProbeEngine
 from healthboard.record import CheckRecord
@@ -34,7 +35,9 @@ class Run:
         return [(t, r) for t, r in self.records if r.provider == provider]
 
 
-async def run_for(seconds: float, targets, **kwargs) -> tuple[Run, Metrics]:  # type: ignore[no-untyped-def]
+async def run_for(seconds: float, targets, recheck_interval: float | None = None, window: float = 0.0, **kwargs) -> tuple[Run, Metrics]:  # type: ignore[no-untyped-def]
+    if recheck_interval is not None:
+        kwargs["suspicion"] = Suspicion(window=window, recheck=recheck_interval, fast=recheck_interval / 2)
     metrics = Metrics()
     async with ProbeEngine() as engine:
         scheduler = Scheduler(engine, metrics, **kwargs)
@@ -80,6 +83,36 @@ async def test_failure_is_rechecked_sooner_without_biasing_counters(sim: Sim) ->
     assert sample(metrics, "llm_probe_recheck_failures_total", **labels) == len(rechecks)
     assert sample(metrics, "llm_probe_consecutive_failures", **labels) == len(run.records)
     assert sample(metrics, "llm_probe_consecutive_outage_failures", **labels) == len(run.records)
+
+
+async def test_suspicion_keeps_sampling_after_recovery_then_relaxes(sim: Sim) -> None:
+    # one failure, then successes: re-checks go on (every 0.2 s) until the window (0.8 s) has passed since the
+    # failure, then only the regular grid (every 1 s) remains
+    sim.script("latency: 2ms\nrules:\n  - match: {kind: openai}\n    sequence: [server_error, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok]\n")
+    run, metrics = await run_for(2.6, [target(sim.url, interval="1s", timeout="100ms")], recheck_interval=0.2, window=0.8)
+    times = [t for t, _ in run.records]
+    rechecks = [r for _, r in run.records if not r.scheduled]
+    assert 3 <= len(rechecks) <= 4, [(round(t - times[0], 2), r.scheduled) for t, r in run.records]
+    assert all(r.ok for r in rechecks)
+    assert all(t - times[0] < 0.85 for t, r in run.records if not r.scheduled)
+    labels = dict(provider="openai", model="gpt-4o-mini", region="default", check="chat")
+    assert sample(metrics, "llm_probe_consecutive_successes", **labels) == len(run.records) - 1
+    assert sample(metrics, "llm_probe_evidence_probes_total", **labels) == len(run.records)
+    assert sample(metrics, "llm_probe_evidence_failures_total", **labels) == 1
+
+
+async def test_second_suspicious_outcome_in_the_window_samples_faster(sim: Sim) -> None:
+    sim.script("latency: 2ms\nrules:\n  - match: {kind: openai}\n    faults: {server_error: 1.0}\n")
+    run, metrics = await run_for(1.0, [target(sim.url, interval="1s", timeout="100ms")], recheck_interval=0.2, window=2.0)
+    times = [t for t, _ in run.records]
+    gaps = [round(b - a, 2) for a, b in zip(times, times[1:])]
+    assert gaps[0] == pytest.approx(0.2, abs=0.04), gaps  # after the first failure: recheck_interval
+    assert all(g == pytest.approx(0.1, abs=0.04) for g in gaps[1:]), gaps  # then the fast interval
+    labels = dict(provider="openai", model="gpt-4o-mini", region="default", check="chat")
+    # a run of server errors counts twice as evidence, however long it is
+    assert sample(metrics, "llm_probe_evidence_failures_total", **labels) == 2
+    assert sample(metrics, "llm_probe_outage_run_server_errors", **labels) == len(times)
+    assert sample(metrics, "llm_probe_outage_run_seconds", **labels) == pytest.approx(run.records[-1][1].ts - run.records[0][1].ts)
 
 
 async def test_misconfiguration_is_not_rechecked(sim: Sim) -> None:
@@ -139,7 +172,7 @@ async def test_reconfigure_keeps_state_and_removes_series(sim: Sim) -> None:
     a, b = targets_for(sim.url, ["openai", "anthropic"], interval="300ms", timeout="100ms")
     metrics = Metrics()
     async with ProbeEngine() as engine:
-        scheduler = Scheduler(engine, metrics, recheck_interval=0)
+        scheduler = Scheduler(engine, metrics, suspicion=Suspicion(recheck=0))
         scheduler.configure([a, b])
         scheduler.start()
         await asyncio.sleep(0.5)

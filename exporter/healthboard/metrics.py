@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
 from healthboard import __version__
+from healthboard.evidence import Evidence
 from healthboard.exposition import Renderer
 from healthboard.record import PHASES, CheckRecord, ErrorType
 from healthboard.target_series import COUNTER, GAUGE, HISTOGRAM, PIECE_BUDGET, Family, TargetSeries
@@ -44,7 +45,11 @@ TARGET_FAMILIES = (
     Family("llm_probe_failures", COUNTER, "Scheduled probes that failed, by error type (re-checks excluded)." + SOURCE, "error_type", ERROR_TYPES),
     Family("llm_probe_rechecks", COUNTER, "Extra probes sent sooner after an outage-like failure, to confirm it fast." + SOURCE),
     Family("llm_probe_recheck_failures", COUNTER, "Re-checks that failed." + SOURCE),
-    Family("llm_probe_duration_seconds", HISTOGRAM, "Whole-probe latency of successful scheduled probes." + SOURCE, buckets=DURATION_BUCKETS),
+    Family(
+        "llm_probe_duration_seconds", HISTOGRAM,
+        "Whole-probe latency of successful probes and of timed-out ones (counted in +Inf: slower than the timeout), "
+        "re-checks included: the latency evidence." + SOURCE, buckets=DURATION_BUCKETS,
+    ),
     Family(
         "llm_probe_phase_duration_seconds", HISTOGRAM,
         "Latency by phase (dns, connect, tls, ttfb, transfer) of scheduled probes that got a response." + SOURCE,
@@ -56,6 +61,21 @@ TARGET_FAMILIES = (
         "llm_probe_consecutive_outage_failures", GAUGE,
         "Failed probes in a row whose error type suggests an outage (auth, quota, not_found, bad_request and rate_limit excluded)." + SOURCE,
     ),
+    Family(
+        "llm_probe_evidence_probes", COUNTER,
+        "Probes that are availability evidence: successes, server errors and transient failures, re-checks included "
+        "(docs/ALERTING.md)." + SOURCE,
+    ),
+    Family(
+        "llm_probe_evidence_failures", COUNTER,
+        "Failed evidence probes, de-clustered: at most 2 per run of server errors, at most 1 transient failure a minute." + SOURCE,
+    ),
+    Family(
+        "llm_probe_outage_run_seconds", GAUGE,
+        "Seconds from the first to the latest failure of the current run of outage-like failures; 0 after a success." + SOURCE,
+    ),
+    Family("llm_probe_outage_run_server_errors", GAUGE, "Server errors (5xx, malformed replies) in the current run of failures." + SOURCE),
+    Family("llm_probe_consecutive_successes", GAUGE, "Successful probes in a row, re-checks included." + SOURCE),
     Family("llm_probe_last_run_timestamp_seconds", GAUGE, "Unix time the last probe started." + SOURCE),
     Family("llm_probe_interval_seconds", GAUGE, "Effective probe interval: the configured one, stretched by 429 backoff or the budget." + SOURCE),
     Family("llm_probe_paused", GAUGE, "1 while the target is paused through the API (kill switch)." + SOURCE),
@@ -140,6 +160,9 @@ class Metrics:
         self._phase_stride = self.series.family("llm_probe_phase_duration_seconds").stride
         self._success, self._consecutive = at["llm_probe_success"], at["llm_probe_consecutive_failures"]
         self._consecutive_outage, self._last_run = at["llm_probe_consecutive_outage_failures"], at["llm_probe_last_run_timestamp_seconds"]
+        self._evidence_probes, self._evidence_failures = at["llm_probe_evidence_probes"], at["llm_probe_evidence_failures"]
+        self._run_seconds, self._run_server = at["llm_probe_outage_run_seconds"], at["llm_probe_outage_run_server_errors"]
+        self._successes = at["llm_probe_consecutive_successes"]
         self._interval, self._paused = at["llm_probe_interval_seconds"], at["llm_probe_paused"]
         self._tokens, self._cost = at["llm_probe_tokens"], at["llm_probe_cost_usd"]
         self._remaining, self._limit = at["llm_probe_ratelimit_remaining"], at["llm_probe_ratelimit_limit"]
@@ -177,16 +200,24 @@ class Metrics:
         if slot is not None:
             slot.values[self._paused] = 1.0 if paused else 0.0
 
-    def observe(self, record: CheckRecord, consecutive: int, consecutive_outage: int) -> None:
+    def observe(self, record: CheckRecord, consecutive: int, consecutive_outage: int, evidence: Evidence | None = None) -> None:
         slot = self.series.get(record.target_id)
         if slot is None:  # the target was removed while this probe ran
             return
         v = slot.values
+        if record.ok:
+            _observe(v, self._duration, DURATION_BUCKETS, record.latency_ms / 1000)
+        elif record.error_type is ErrorType.TIMEOUT:
+            _observe(v, self._duration, DURATION_BUCKETS, math.inf, record.latency_ms / 1000)
+        if evidence is not None:
+            v[self._evidence_probes] = evidence.probes
+            v[self._evidence_failures] = evidence.failures
+            v[self._run_seconds] = evidence.run_seconds
+            v[self._run_server] = evidence.run_server_errors
+            v[self._successes] = evidence.successes
         if record.scheduled:
             v[self._requests] += 1
-            if record.ok:
-                _observe(v, self._duration, DURATION_BUCKETS, record.latency_ms / 1000)
-            else:
+            if not record.ok:
                 v[self._failures + self._error_index.get(record.error_type, self._other)] += 1
             if record.http_status is not None:
                 for phase, seconds in record.phases.items():
@@ -213,7 +244,7 @@ class Metrics:
 
     def on_record(self, record: CheckRecord, state: "TargetState") -> None:
         """Scheduler listener."""
-        self.observe(record, state.consecutive, state.consecutive_outage)
+        self.observe(record, state.consecutive, state.consecutive_outage, state.evidence)
 
     def status_page_added(self, provider: str) -> None:
         for reason in STATUS_ERROR_REASONS:
@@ -239,14 +270,15 @@ class Metrics:
             self.reload_time.set(time.time())
 
 
-def _observe(values: array, base: int, buckets: tuple[float, ...], value: float) -> None:
-    """A histogram observation into cumulative buckets (+Inf after the finite ones, then the sum)."""
+def _observe(values: array, base: int, buckets: tuple[float, ...], value: float, adds: float | None = None) -> None:
+    """A histogram observation into cumulative buckets (+Inf after the finite ones, then the sum, which gets
+    ``adds`` when given: a timeout is observed at +Inf but adds its elapsed time to the sum)."""
     end = base + len(buckets)
     index = base + bisect.bisect_left(buckets, value)
     while index <= end:
         values[index] += 1
         index += 1
-    values[end + 1] += value
+    values[end + 1] += value if adds is None else adds
 
 
 def _remove(metric: object, labels: tuple[str, ...]) -> None:

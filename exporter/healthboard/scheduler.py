@@ -1,5 +1,5 @@
-"""The scheduler: every target on its own interval, spread across it, with fast re-checks after an
-outage-like failure and interval doubling on 429s.
+"""The scheduler: every target on its own interval, spread across it, with adaptive re-checks while a
+target looks suspicious (healthboard/evidence.py: ``Suspicion``) and interval doubling on 429s.
 
 Data flows one way: the scheduler runs a probe and hands the record to its listeners (metrics, the
 recent-checks ring, the sink); it never reads anything back from them.
@@ -7,8 +7,9 @@ recent-checks ring, the sink); it never reads anything back from them.
 Unbiased counters: the regular ticks of a target are fixed in time (a grid of ``offset + k × interval``),
 whatever happens in between. Only those *scheduled* probes are counted in ``llm_probe_requests_total`` and
 ``llm_probe_failures_total``, so their ratio samples the provider at a constant rate. The extra re-checks
-after a failure are counted apart (``llm_probe_rechecks_total``) and feed only the last-result and
-consecutive-failure gauges, which is what makes a hard outage visible within seconds.
+sent while a target is suspicious are counted apart (``llm_probe_rechecks_total``); together with the
+scheduled probes they feed the detector's evidence (``llm_probe_evidence_*``, docs/ALERTING.md), which
+is what makes an outage visible within a minute and a partial one within minutes.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import logging
 import math
 from collections.abc import Callable
 
+from healthboard.evidence import Suspicion, is_suspicious
 from healthboard.metrics import Metrics
 from healthboard.prober.engine import ProbeEngine
-from healthboard.record import BACKOFF_TYPES, OUTAGE_TYPES, CheckRecord
+from healthboard.record import BACKOFF_TYPES, CheckRecord
 from healthboard.state import TargetState
 from healthboard.targets import Target
 
@@ -48,12 +50,14 @@ class Scheduler:
         metrics: Metrics,
         *,
         concurrency: int = 64,
-        recheck_interval: float = 10.0,
+        suspicion: Suspicion | None = None,
+        slow_threshold: float = 5.0,
         backoff_max: float = 600.0,
     ) -> None:
         self.engine = engine
         self.metrics = metrics
-        self.recheck_interval = recheck_interval
+        self.suspicion = suspicion or Suspicion()
+        self.slow_threshold = slow_threshold
         self.backoff_max = backoff_max
         self.listeners: list[Listener] = []
         self.states: dict[str, TargetState] = {}
@@ -66,13 +70,17 @@ class Scheduler:
 
     # -- configuration ---------------------------------------------------------------------------
 
-    def configure(self, targets: list[Target], *, concurrency: int | None = None, recheck_interval: float | None = None,
-                  backoff_max: float | None = None) -> None:
+    def configure(self, targets: list[Target], *, concurrency: int | None = None, suspicion: Suspicion | None = None,
+                  slow_threshold: float | None = None, backoff_max: float | None = None) -> None:
         """Apply a (new) target list: keep state of targets that stay, start new ones, stop removed ones."""
         if concurrency is not None and concurrency != self._semaphore._value:  # noqa: SLF001
             self._semaphore = asyncio.Semaphore(concurrency)
-        if recheck_interval is not None:
-            self.recheck_interval = recheck_interval
+        if suspicion is not None:
+            self.suspicion = suspicion
+            for state in self.states.values():
+                state.suspicion = self._suspicion_for(state.target)
+        if slow_threshold is not None:
+            self.slow_threshold = slow_threshold
         if backoff_max is not None:
             self.backoff_max = backoff_max
         wanted = {t.id: t for t in targets}
@@ -84,10 +92,11 @@ class Scheduler:
         for target in targets:
             state = self.states.get(target.id)
             if state is None:
-                self.states[target.id] = TargetState(target)
+                self.states[target.id] = TargetState(target, suspicion=self._suspicion_for(target))
                 self.metrics.add_target(target)
             elif state.target != target:
                 state.target = target
+                state.suspicion = self._suspicion_for(target)
                 state.effective_interval = target.interval
                 state.backoff_level = 0
                 self.metrics.add_target(target)
@@ -98,6 +107,13 @@ class Scheduler:
             for target_id in self.states:
                 if target_id not in self._tasks:
                     self._start(target_id)
+
+    def _suspicion_for(self, target: Target) -> Suspicion:
+        """The scheduler's suspicion settings; a window of 0 means four of the target's intervals."""
+        suspicion = self.suspicion.copy()
+        if suspicion.window <= 0:
+            suspicion.window = 4 * target.interval
+        return suspicion
 
     def start(self) -> None:
         if not self._tasks:
@@ -180,13 +196,14 @@ class Scheduler:
             was_backing_off = state.backoff_level > 0
             if record.error_type in BACKOFF_TYPES:
                 state.backoff_level += 1
+                state.suspicion.reset()  # throttled: slow down, don't probe faster
             else:
                 state.backoff_level = 0
-                if record.error_type in OUTAGE_TYPES and self.recheck_interval > 0:
-                    next_recheck = now + self.recheck_interval
+                state.suspicion.observe(now, is_suspicious(record.ok, record.error_type, record.latency_ms / 1000, self.slow_threshold))
+                next_recheck = state.suspicion.next_recheck(now)
             if scheduled or state.backoff_level or was_backing_off:
                 next_regular = self._after(state, target_id, now, record)
-            if next_recheck is not None and next_recheck > next_regular - self.recheck_interval / 2:
+            if next_recheck is not None and next_recheck > next_regular - (next_recheck - now) / 2:
                 next_recheck = None  # the regular tick comes soon enough
             self.metrics.set_interval(target_id, state.effective_interval)
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from healthboard.config import Config, ConfigError, load_config, parse_config
+from healthboard.evidence import Suspicion
 from healthboard.metrics import Metrics
 from healthboard.prober.engine import ProbeEngine
 from healthboard.record import CheckRecord
@@ -17,6 +18,12 @@ from healthboard.secrets import REDACTED, Secret
 from healthboard.state import RecentChecks, TargetState
 from healthboard.status.poller import StatusPoller
 from healthboard.targets import Plan, build_plan
+
+
+def suspicion_of(config: Config) -> Suspicion:
+    """The adaptive sampling settings of a config (a window of 0: four probe intervals of each target)."""
+    fast = config.recheck_fast_interval if config.recheck_fast_interval is not None else config.recheck_interval / 2
+    return Suspicion(window=config.suspicion_window or 0.0, recheck=config.recheck_interval, fast=fast)
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +68,8 @@ class Exporter:
         self.metrics = metrics or Metrics()
         self.recent = RecentChecks(config.recent_checks)
         self.scheduler = Scheduler(
-            engine, self.metrics, concurrency=config.concurrency, recheck_interval=config.recheck_interval, backoff_max=config.backoff_max
+            engine, self.metrics, concurrency=config.concurrency, suspicion=suspicion_of(config),
+            slow_threshold=config.slow_threshold, backoff_max=config.backoff_max
         )
         self.scheduler.listeners += [self.metrics.on_record, self._remember]
         self.sink = build_sink(config, config_path or "<config>", self.metrics, environ)
@@ -120,8 +128,8 @@ class Exporter:
         self.config, self.plan = config, plan
         self.engine.max_body_bytes = config.max_body_bytes
         self.recent.resize(config.recent_checks)
-        self.scheduler.configure(plan.targets, concurrency=config.concurrency, recheck_interval=config.recheck_interval,
-                                 backoff_max=config.backoff_max)
+        self.scheduler.configure(plan.targets, concurrency=config.concurrency, suspicion=suspicion_of(config),
+                                 slow_threshold=config.slow_threshold, backoff_max=config.backoff_max)
         self.status.configure(config)
         self.status.start()
         self._set_plan_metrics()

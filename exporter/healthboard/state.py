@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterable, Iterator
 
 from healthboard.config.model import HealthConfig
+from healthboard.evidence import Evidence, Suspicion
 from healthboard.record import MISCONFIGURATION_TYPES, OUTAGE_TYPES, CheckRecord, ErrorType
 from healthboard.targets import Target
 
@@ -37,6 +38,8 @@ class TargetState:
     effective_interval: float = 0.0
     paused: bool = False
     last: CheckRecord | None = None
+    evidence: Evidence = dataclasses.field(default_factory=Evidence)
+    suspicion: Suspicion = dataclasses.field(default_factory=Suspicion)
     window: collections.deque[Sample] = dataclasses.field(default_factory=lambda: collections.deque(maxlen=_WINDOW_CAP))
 
     def __post_init__(self) -> None:
@@ -50,6 +53,7 @@ class TargetState:
         else:
             self.consecutive += 1
             self.consecutive_outage = self.consecutive_outage + 1 if record.error_type in OUTAGE_TYPES else 0
+        self.evidence.add(record.ts, record.ok, record.error_type)
         self.window.append(sample_of(record))
         self._trim(time.time())
 

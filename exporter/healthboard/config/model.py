@@ -181,8 +181,11 @@ class StatusConfig(Strict):
 class Config(Strict):
     region: str = Field(default="default", pattern=r"^[A-Za-z0-9_.-]+$")
     interval: Duration = 30.0
-    timeout: Duration = 3.0
+    timeout: Duration = 10.0
     recheck_interval: Duration = 10.0  # 0 disables re-checks
+    recheck_fast_interval: Duration | None = None  # default: half of recheck_interval
+    suspicion_window: Duration | None = None  # default: four probe intervals
+    slow_threshold: Duration = 5.0  # an answer this slow is suspicious (S2's latency threshold)
     backoff_max: Duration = 600.0
     concurrency: int = Field(default=64, ge=1)
     prompt: str = "ping"
@@ -217,8 +220,13 @@ class Config(Strict):
                     raise ValueError(
                         f"{provider.name}/{model.name}: timeout {timeout:g}s must be shorter than interval {interval:g}s"
                     )
+        if self.recheck_fast_interval is not None and not 0 < self.recheck_fast_interval <= self.recheck_interval:
+            raise ValueError(
+                f"recheck_fast_interval {self.recheck_fast_interval:g}s must be above 0 and at most recheck_interval {self.recheck_interval:g}s"
+            )
         if 0 < self.recheck_interval < self.timeout:
             raise ValueError(
                 f"recheck_interval {self.recheck_interval:g}s must be at least the timeout {self.timeout:g}s (or 0 to disable)"
             )
         return self
+

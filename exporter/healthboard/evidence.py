@@ -1,0 +1,130 @@
+"""The evidence a target's probes give the alert rules, and the sampling policy that gathers it.
+
+This is the exporter's half of the outage detector described in docs/ALERTING.md; Prometheus does the
+other half (likelihood-ratio tests over these counters and gauges, in prometheus/rules/). Everything here
+is a pure function of the stream of probe outcomes, so the exporter (``TargetState``) and the alert
+benchmark (bench/alertsim) share one definition and cannot drift apart.
+
+Error classes, by what a failure says about the provider:
+
+- *server*: the provider answered and said it is broken (5xx other than overloaded, a malformed reply).
+- *transient*: overloaded (Anthropic's 529, "model overloaded" 503s), or the network path (connect, DNS,
+  TLS). Providers document these as short-lived and their SDKs retry them; they come in bursts of
+  tens of seconds several times a day, so a run of them must last longer before it means an outage.
+- *timeout*: latency evidence (the probe was slower than its deadline), not availability evidence,
+  except as part of a long run of failures (a provider that hangs).
+- auth, quota, not_found, bad_request and rate_limit say nothing about availability (our probe is wrong,
+  or we are throttled) and are not evidence at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from healthboard.record import ErrorType
+
+SERVER_TYPES = frozenset({ErrorType.SERVER_ERROR, ErrorType.INVALID_RESPONSE, ErrorType.OTHER})
+TRANSIENT_TYPES = frozenset({ErrorType.OVERLOADED, ErrorType.CONNECT, ErrorType.DNS, ErrorType.TLS})
+
+#: A run of server errors counts at most this many failures as evidence: a run is one event, and a burst
+#: of ten failures in 30 s must not weigh like ten independent failures spread over ten minutes.
+SERVER_RUN_CAP = 2
+#: Transient failures count at most one per this many seconds, for the same reason (their bursts last
+#: 20-60 s: docs/ALERTING.md, "noise model").
+TRANSIENT_REFRACTORY = 60.0
+
+
+@dataclasses.dataclass(slots=True)
+class Evidence:
+    """Per-target evidence, updated with every probe (scheduled or re-check)."""
+
+    probes: int = 0  # availability evidence: successes plus server and transient failures
+    failures: int = 0  # of those, failures counted after de-clustering (SERVER_RUN_CAP, TRANSIENT_REFRACTORY)
+    run_failures: int = 0  # outage-like failures in a row (timeouts included); 0 after a success
+    run_started: float = 0.0  # start time of the first failure of that run
+    run_seconds: float = 0.0  # from the start of the run's first failure to the start of its latest
+    run_server_errors: int = 0  # server errors in that run
+    successes: int = 0  # successful probes in a row
+    _server_in_run: int = 0
+    _last_transient: float = float("-inf")
+
+    def add(self, ts: float, ok: bool, error_type: ErrorType | None) -> None:
+        if ok:
+            self.probes += 1
+            self.successes += 1
+            self.run_failures = self.run_server_errors = self._server_in_run = 0
+            self.run_seconds = 0.0
+            return
+        if error_type in SERVER_TYPES:
+            self.probes += 1
+            self._server_in_run += 1
+            if self._server_in_run <= SERVER_RUN_CAP:
+                self.failures += 1
+        elif error_type in TRANSIENT_TYPES:
+            self.probes += 1
+            if ts - self._last_transient >= TRANSIENT_REFRACTORY:
+                self.failures += 1
+                self._last_transient = ts
+        elif error_type is not ErrorType.TIMEOUT:
+            return  # misconfiguration and rate limiting: no evidence either way, and the run goes on
+        self.successes = 0
+        if self.run_failures == 0:
+            self.run_started = ts
+        self.run_failures += 1
+        self.run_seconds = ts - self.run_started
+        if error_type in SERVER_TYPES:
+            self.run_server_errors += 1
+
+
+def is_suspicious(ok: bool, error_type: ErrorType | None, latency_s: float, slow_threshold: float) -> bool:
+    """Does this outcome call for sampling faster? Outage-like failures (timeouts included) and slow answers."""
+    if ok:
+        return latency_s >= slow_threshold
+    return error_type in SERVER_TYPES or error_type in TRANSIENT_TYPES or error_type is ErrorType.TIMEOUT
+
+
+@dataclasses.dataclass(slots=True)
+class Suspicion:
+    """Adaptive sampling: after a suspicious outcome, probe every ``recheck`` seconds until ``window`` seconds
+    have passed since the last one; once two suspicious outcomes fall inside one window, every ``fast``
+    seconds. One failure among hundreds of successes costs a few extra probes; an incident is sampled
+    three to six times more densely than the regular interval, which is what lets the likelihood-ratio
+    rules decide within minutes (docs/ALERTING.md)."""
+
+    window: float = 120.0
+    recheck: float = 10.0
+    fast: float = 5.0
+    _times: list[float] = dataclasses.field(default_factory=list)
+
+    def copy(self) -> "Suspicion":
+        """The same settings, no history."""
+        return Suspicion(self.window, self.recheck, self.fast)
+
+    def observe(self, ts: float, suspicious: bool) -> None:
+        self._times = [t for t in self._times if t > ts - self.window]
+        if suspicious:
+            self._times.append(ts)
+
+    def reset(self) -> None:
+        self._times.clear()
+
+    def next_recheck(self, now: float) -> float | None:
+        """When to probe again before the regular tick, or None (not suspicious, or re-checks disabled)."""
+        if self.recheck <= 0 or not self._times or now >= self._times[-1] + self.window:
+            return None
+        live = sum(1 for t in self._times if t > now - self.window)
+        return now + (self.fast if live >= 2 and self.fast > 0 else self.recheck)
+
+
+#: For the cost estimate: the share of probes assumed suspicious (a failure or a slow answer) and the
+#: extra probes each one costs. 2 % is above what the providers' status histories suggest for sporadic
+#: errors (docs/ALERTING.md, "noise model"); bench/alert_quality.py prints the share it measured.
+ASSUMED_SUSPICIOUS_SHARE = 0.02
+
+
+def extra_probe_factor(interval: float, suspicion: Suspicion) -> float:
+    """Probes sent per scheduled probe, re-checks included, at ASSUMED_SUSPICIOUS_SHARE."""
+    if suspicion.recheck <= 0 or suspicion.recheck >= interval:
+        return 1.0
+    extra = suspicion.window / suspicion.recheck - suspicion.window / interval
+    return 1.0 + ASSUMED_SUSPICIOUS_SHARE * max(0.0, extra)
