@@ -124,7 +124,7 @@ def render(template: str) -> str:
 def test_slack_template_shows_what_on_call_needs() -> None:
     title, text = render("healthboard.slack.title"), render("healthboard.slack.text")
     assert title.strip() == "[CRITICAL] openai/gpt-4o-mini hard outage"
-    for expected in ("LLMModelHardOutage (critical)", "Provider: openai · Model: gpt-4o-mini", "Errors (scheduled probes, 5m): 5xx=4 timeout=1",
+    for expected in ("LLMModelOutage (critical)", "Provider: openai · Model: gpt-4o-mini", "Errors (scheduled probes, 5m): 5xx=4 timeout=1",
                      "Since: 2026-11-22 14:05:09 UTC", "|Runbook>", "<https://grafana.example.com/d/llm-api-health/", "|Query>"):
         assert expected in text, expected
     assert max(len(line) for line in text.splitlines()) < 400
