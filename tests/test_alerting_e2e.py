@@ -58,7 +58,7 @@ def modelled_detection(fault_at: float, group_wait: float) -> float:
     params = Params(days=(fault_at + 120) / 86400, interval=2.0, recheck=1.0, timeout=0.5, noise_fail=0, blips_per_day=0,
                     slow_share=0, bursts_per_week=0, latency_median=0.005, latency_sigma=0.0)
     target = Target("openai", "gpt-4o-mini")
-    outage = Incident("hard_outage", "openai", "gpt-4o-mini", None, fault_at, fault_at + 100, ("LLMModelHardOutage",))
+    outage = Incident("hard_outage", "openai", "gpt-4o-mini", None, fault_at, fault_at + 100, ("LLMModelOutage",))
     # the scheduler spreads the e2e config's 4 targets 0.5 s apart in id order; openai/gpt-4o-mini/chat is 4th
     run = simulate(params, target, "e2e", [outage], random.Random(1), offset=1.5)
     failures = [p for p in run.probes if p.t >= fault_at and not p.ok][:3]
@@ -97,7 +97,7 @@ async def test_outage_pages_slack_and_recovers_and_invalid_key_is_a_ticket(sim: 
             # evaluation of the fast group (5 s), plus delivery
             assert modelled - 1.0 <= detection <= modelled + 1.0 + 5.0 + 2.0, (detection, modelled)
             assert "openai/gpt-4o-mini" in page.title and "hard outage" in page.title
-            assert "LLMModelHardOutage (critical)" in page.text
+            assert "LLMModelOutage (critical)" in page.text
             assert "Provider: openai · Model: gpt-4o-mini" in page.text
             assert "Errors (scheduled probes, 5m): 5xx=" in page.text
             assert "<https://github.com/llm-healthboard/llm-healthboard/blob/main/docs/RUNBOOK.md#llmmodelhardoutage|Runbook>" in page.text
@@ -107,7 +107,7 @@ async def test_outage_pages_slack_and_recovers_and_invalid_key_is_a_ticket(sim: 
 
             sim.script("latency: 5ms\n")
             resolved = await receiver.wait_for(lambda n: is_slack(n) and n.title.startswith("[RESOLVED]") and "gpt-4o-mini" in n.title, 60)
-            assert "RESOLVED LLMModelHardOutage" in resolved.text and resolved.raw["attachments"][0]["color"] == "good"
+            assert "RESOLVED LLMModelOutage" in resolved.text and resolved.raw["attachments"][0]["color"] == "good"
 
             slack = [n for n in receiver.notifications if is_slack(n)]
             assert not [n for n in slack if "cohere" in n.title + n.text], "an invalid key must never page"

@@ -33,6 +33,7 @@ class AlertRule:
     for_: float
     step: float
     labels: dict[str, str]
+    keep: float = 0.0  # keep_firing_for
 
 
 @dataclasses.dataclass
@@ -59,12 +60,18 @@ def load_rules(rules_dir: Path, default_interval: float) -> list[AlertRule]:
                     else:
                         recorded[rule["record"]] = rule["expr"]
                 else:
-                    alerts.append(AlertRule(rule["alert"], rule["expr"], parse_duration(rule.get("for", 0)), step, rule.get("labels", {})))
+                    alerts.append(AlertRule(rule["alert"], rule["expr"], parse_duration(rule.get("for", 0)), step, rule.get("labels", {}),
+                                            parse_duration(rule.get("keep_firing_for", 0))))
     names = sorted(recorded, key=len, reverse=True)
-    pattern = re.compile(r"(?<![\w:])(" + "|".join(re.escape(n) for n in names) + r")(?![\w:])")
+    pattern = re.compile(r"(?<![\w:])(" + "|".join(re.escape(n) for n in names) + r")(?![\w:])(\[\w+\])?")
+
+    def inline(m: re.Match[str]) -> str:
+        # a range over a recorded series becomes a subquery at the default evaluation interval
+        return f"({recorded[m.group(1)]})" + (f"[{m.group(2)[1:-1]}:{int(default_interval)}s]" if m.group(2) else "")
+
     for alert in alerts:
         for _ in range(10):
-            expanded = pattern.sub(lambda m: f"({recorded[m.group(1)]})", alert.expr)
+            expanded = pattern.sub(inline, alert.expr)
             if expanded == alert.expr:
                 break
             alert.expr = expanded
@@ -117,13 +124,13 @@ def firings(rule: AlertRule, series: list[dict[str, Any]]) -> list[Firing]:
         times = sorted(s["times"])
         run_start = prev = None
         for t in times + [None]:  # type: ignore[list-item]
-            if t is not None and prev is not None and t - prev <= rule.step * 1.01:
+            if t is not None and prev is not None and t - prev <= rule.step * 1.01 + rule.keep:
                 prev = t
                 continue
             if run_start is not None and prev is not None:
                 fire = run_start + rule.for_
                 if fire <= prev:
-                    out.append(Firing(rule.name, labels, fire, prev + rule.step))
+                    out.append(Firing(rule.name, labels, fire, prev + rule.step + rule.keep))
             run_start = prev = t
     return out
 

@@ -19,6 +19,11 @@ import random
 import zlib
 from collections.abc import Iterator
 
+from prometheus_client.utils import floatToGoString
+
+from healthboard.evidence import Evidence, Suspicion, is_suspicious
+from healthboard.record import ErrorType
+
 OUTAGE_TYPES = {"5xx", "overloaded", "timeout", "connect", "dns", "tls", "invalid_response", "other"}
 BACKOFF_TYPES = {"rate_limit", "quota"}
 NOISE_MIX = (("5xx", 0.40), ("rate_limit", 0.25), ("overloaded", 0.15), ("timeout", 0.15), ("connect", 0.05))
@@ -46,7 +51,10 @@ class Params:
     seed: int = 1
     interval: float = 30.0
     recheck: float = 10.0
-    timeout: float = 3.0
+    recheck_fast: float = 5.0
+    suspicion_window: float = 0.0  # 0: four intervals, as the exporter
+    slow: float = 5.0
+    timeout: float = 10.0
     backoff_max: float = 600.0
     scrape: float = 15.0
     noise_fail: float = 0.01
@@ -103,15 +111,15 @@ def incident_plan(params: Params, rng: random.Random, full: bool = True) -> list
     t = [p for p in params.targets]
     kinds: list[tuple[str, Target, str | None, float, dict]] = []
     add = lambda kind, target, region, minutes, **kw: kinds.append((kind, target, region, minutes * 60, kw))  # noqa: E731
-    hard = ("LLMModelHardOutage|LLMProviderDown",)
+    hard = ("LLMModelOutage",)
     for target in (t[0], t[2], t[3], t[4]) if full else (t[0],):
         add("hard_outage", target, None, 15, expect=hard)
     for target in (t[2], t[3]) if full else (t[2 % len(t)],):
-        add("partial_30", target, None, 30, ratio=0.30, expect=("LLMModelFailureRatioHigh|LLMModelHardOutage|LLMErrorBudgetBurnFast",))
+        add("partial_30", target, None, 30, ratio=0.30, expect=("LLMModelOutage",))
     for target in (t[0], t[4]) if full else ():
-        add("partial_10", target, None, 60, ratio=0.10, expect=("LLMErrorBudgetBurnFast|LLMErrorBudgetBurnSlow|LLMModelFailureRatioSustained|LLMModelFailureRatioHigh",))
+        add("partial_10", target, None, 60, ratio=0.10, expect=("LLMModelErrorRateElevated|LLMModelOutage",))
     for target in (t[1], t[3]) if full else (t[1 % len(t)],):
-        add("latency_p95_8s", target, None, 20, expect=("LLMModelLatencyP95High|LLMModelFailureRatioHigh|LLMModelHardOutage|LLMProviderDown|LLMErrorBudgetBurnFast",))
+        add("latency_p95_8s", target, None, 20, expect=("LLMModelLatencyHigh",))
     for target in (t[2], t[4]) if full else (t[0],):
         add("region_down", target, params.regions[0], 20, expect=("LLMRegionalFailure",))
     add("status_mismatch", t[3 % len(t)], None, 15, expect=("LLMProviderStatusMismatch",))
@@ -156,6 +164,7 @@ def simulate(params: Params, target: Target, region: str, incidents: list[Incide
     probes: list[Probe] = []
     intervals: list[tuple[float, float]] = [(0.0, params.interval)]
     next_regular, recheck = offset, None
+    suspicion = Suspicion(window=params.suspicion_window or 4 * params.interval, recheck=params.recheck, fast=params.recheck_fast)
     backoff, blip_next, forced = 0, 0, 0
     effective = params.interval
     while True:
@@ -203,27 +212,29 @@ def simulate(params: Params, target: Target, region: str, incidents: list[Incide
                 if latency > params.timeout:
                     ok, error_type, latency = False, "timeout", params.timeout
         probes.append(Probe(t, scheduled, ok, error_type, latency))
-        # the scheduler's rules (healthboard/scheduler.py)
+        # the scheduler's rules (healthboard/scheduler.py), with its own Suspicion policy
         recheck = None
+        now = t + latency
         if error_type in BACKOFF_TYPES:
             backoff += 1
+            suspicion.reset()
         else:
             was = backoff
             backoff = 0
-            if error_type in OUTAGE_TYPES and params.recheck > 0:
-                recheck = t + latency + params.recheck
+            suspicion.observe(now, is_suspicious(ok, ErrorType(error_type) if error_type else None, latency, params.slow))
+            recheck = suspicion.next_recheck(now)
             if was:
                 scheduled = True
         if scheduled or backoff:
             if backoff:
                 effective = min(params.backoff_max, max(params.interval * 2 ** backoff, params.interval))
-                next_regular = t + latency + effective
+                next_regular = now + effective
             else:
                 effective = params.interval
-                k = math.floor((t + latency - offset) / params.interval) + 1
+                k = math.floor((now - offset) / params.interval) + 1
                 next_regular = offset + k * params.interval
             intervals.append((t, effective))
-        if recheck is not None and recheck > next_regular - params.recheck / 2:
+        if recheck is not None and recheck > next_regular - (recheck - now) / 2:
             recheck = None
     return Run(target, region, probes, intervals)
 
@@ -254,6 +265,7 @@ def series_lines(params: Params, run: Run, times: list[float], down: list[tuple[
         families.setdefault(family, {}).setdefault(series, []).append(f"{series} {value:g} {s:.3f}")
 
     requests = 0
+    evidence = Evidence()
     failures: dict[str, int] = {}
     consecutive_outage = 0
     last_run = 0.0
@@ -265,6 +277,13 @@ def series_lines(params: Params, run: Run, times: list[float], down: list[tuple[
         while i < len(probes) and probe_times[i] <= s:
             p = probes[i]
             last_run = p.t
+            evidence.add(p.t, p.ok, ErrorType(p.error_type) if p.error_type else None)
+            if p.ok or p.error_type == "timeout":
+                count += 1
+                total += p.latency
+                for b, le in enumerate(DURATION_BUCKETS):
+                    if p.ok and p.latency <= le:
+                        buckets[b] += 1
             if p.ok:
                 consecutive_outage = 0
             elif p.error_type in OUTAGE_TYPES:
@@ -273,13 +292,7 @@ def series_lines(params: Params, run: Run, times: list[float], down: list[tuple[
                 consecutive_outage = 0
             if p.scheduled:
                 requests += 1
-                if p.ok:
-                    count += 1
-                    total += p.latency
-                    for b, le in enumerate(DURATION_BUCKETS):
-                        if p.latency <= le:
-                            buckets[b] += 1
-                else:
+                if not p.ok:
                     failures[p.error_type or "other"] = failures.get(p.error_type or "other", 0) + 1
             i += 1
         while interval_idx + 1 < len(run.intervals) and run.intervals[interval_idx + 1][0] <= s:
@@ -291,8 +304,13 @@ def series_lines(params: Params, run: Run, times: list[float], down: list[tuple[
         put("llm_probe_last_run_timestamp_seconds", f"llm_probe_last_run_timestamp_seconds{{{labels}}}", s, last_run)
         put("llm_probe_interval_seconds", f"llm_probe_interval_seconds{{{labels}}}", s, run.intervals[interval_idx][1])
         put("llm_probe_paused", f"llm_probe_paused{{{labels}}}", s, 0)
+        put("llm_probe_evidence_probes_total", f"llm_probe_evidence_probes_total{{{labels}}}", s, evidence.probes)
+        put("llm_probe_evidence_failures_total", f"llm_probe_evidence_failures_total{{{labels}}}", s, evidence.failures)
+        put("llm_probe_outage_run_seconds", f"llm_probe_outage_run_seconds{{{labels}}}", s, round(evidence.run_seconds, 3))
+        put("llm_probe_outage_run_server_errors", f"llm_probe_outage_run_server_errors{{{labels}}}", s, evidence.run_server_errors)
+        put("llm_probe_consecutive_successes", f"llm_probe_consecutive_successes{{{labels}}}", s, evidence.successes)
         for b, le in enumerate(DURATION_BUCKETS):
-            put("llm_probe_duration_seconds", f'llm_probe_duration_seconds_bucket{{{labels},le="{le:g}"}}', s, buckets[b])
+            put("llm_probe_duration_seconds", f'llm_probe_duration_seconds_bucket{{{labels},le="{floatToGoString(le)}"}}', s, buckets[b])
         put("llm_probe_duration_seconds", f'llm_probe_duration_seconds_bucket{{{labels},le="+Inf"}}', s, count)
         put("llm_probe_duration_seconds", f"llm_probe_duration_seconds_count{{{labels}}}", s, count)
         put("llm_probe_duration_seconds", f"llm_probe_duration_seconds_sum{{{labels}}}", s, round(total, 3))
