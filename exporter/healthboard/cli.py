@@ -105,7 +105,7 @@ def _check_config(path: str) -> int:
         print(f"  {target.id:<50} every {format_duration(target.interval)}, timeout {format_duration(target.timeout)}, {target.kind} wire format")
     for skipped in plan.skipped:
         print(f"  provider {skipped.provider}: would be skipped: {skipped.reason}")
-    print(f"  estimated probe cost: ${plan.monthly_cost_usd:.2f}/month" + (f" (intervals stretched {plan.budget_factor:.2f}x by the budget)" if plan.budget_factor > 1 else ""))
+    print(f"  estimated probe cost: ${plan.monthly_cost_usd:.2f}/month, adaptive re-checks included" + (f" (intervals stretched {plan.budget_factor:.2f}x by the budget)" if plan.budget_factor > 1 else ""))
     from healthboard.status import pages_for
 
     for page in pages_for(config):

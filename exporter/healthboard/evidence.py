@@ -100,6 +100,9 @@ class Suspicion:
         """The same settings, no history."""
         return Suspicion(self.window, self.recheck, self.fast)
 
+    def same_settings(self, other: "Suspicion") -> bool:
+        return (self.window, self.recheck, self.fast) == (other.window, other.recheck, other.fast)
+
     def observe(self, ts: float, suspicious: bool) -> None:
         self._times = [t for t in self._times if t > ts - self.window]
         if suspicious:
@@ -123,8 +126,10 @@ ASSUMED_SUSPICIOUS_SHARE = 0.02
 
 
 def extra_probe_factor(interval: float, suspicion: Suspicion) -> float:
-    """Probes sent per scheduled probe, re-checks included, at ASSUMED_SUSPICIOUS_SHARE."""
+    """Probes sent per scheduled probe, re-checks included, at ASSUMED_SUSPICIOUS_SHARE: each suspicious outcome
+    keeps the target at ``recheck`` for a window (four intervals when the window is 0) instead of ``interval``."""
     if suspicion.recheck <= 0 or suspicion.recheck >= interval:
         return 1.0
-    extra = suspicion.window / suspicion.recheck - suspicion.window / interval
+    window = suspicion.window or 4 * interval
+    extra = window / suspicion.recheck - window / interval
     return 1.0 + ASSUMED_SUSPICIOUS_SHARE * max(0.0, extra)

@@ -75,8 +75,8 @@ class Scheduler:
         """Apply a (new) target list: keep state of targets that stay, start new ones, stop removed ones."""
         if concurrency is not None and concurrency != self._semaphore._value:  # noqa: SLF001
             self._semaphore = asyncio.Semaphore(concurrency)
-        if suspicion is not None:
-            self.suspicion = suspicion
+        if suspicion is not None and not suspicion.same_settings(self.suspicion):
+            self.suspicion = suspicion  # new settings: every target starts over; same settings keep their history
             for state in self.states.values():
                 state.suspicion = self._suspicion_for(state.target)
         if slow_threshold is not None:

@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from healthboard.config import Config, ConfigError, load_config, parse_config
-from healthboard.evidence import Suspicion
 from healthboard.metrics import Metrics
 from healthboard.prober.engine import ProbeEngine
 from healthboard.record import CheckRecord
@@ -18,12 +17,6 @@ from healthboard.secrets import REDACTED, Secret
 from healthboard.state import RecentChecks, TargetState
 from healthboard.status.poller import StatusPoller
 from healthboard.targets import Plan, build_plan
-
-
-def suspicion_of(config: Config) -> Suspicion:
-    """The adaptive sampling settings of a config (a window of 0: four probe intervals of each target)."""
-    fast = config.recheck_fast_interval if config.recheck_fast_interval is not None else config.recheck_interval / 2
-    return Suspicion(window=config.suspicion_window or 0.0, recheck=config.recheck_interval, fast=fast)
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +61,7 @@ class Exporter:
         self.metrics = metrics or Metrics()
         self.recent = RecentChecks(config.recent_checks)
         self.scheduler = Scheduler(
-            engine, self.metrics, concurrency=config.concurrency, suspicion=suspicion_of(config),
+            engine, self.metrics, concurrency=config.concurrency, suspicion=plan.suspicion,
             slow_threshold=config.slow_threshold, backoff_max=config.backoff_max
         )
         self.scheduler.listeners += [self.metrics.on_record, self._remember]
@@ -128,7 +121,7 @@ class Exporter:
         self.config, self.plan = config, plan
         self.engine.max_body_bytes = config.max_body_bytes
         self.recent.resize(config.recent_checks)
-        self.scheduler.configure(plan.targets, concurrency=config.concurrency, suspicion=suspicion_of(config),
+        self.scheduler.configure(plan.targets, concurrency=config.concurrency, suspicion=plan.suspicion,
                                  slow_threshold=config.slow_threshold, backoff_max=config.backoff_max)
         self.status.configure(config)
         self.status.start()

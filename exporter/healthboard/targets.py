@@ -10,6 +10,7 @@ from pathlib import Path
 
 from healthboard.config import Config, ModelConfig, Price, ProviderConfig
 from healthboard.config import env as config_env
+from healthboard.evidence import Suspicion, extra_probe_factor
 from healthboard.pricing import ASSUMED_INPUT_TOKENS, ASSUMED_OUTPUT_TOKENS, cost_usd, price_for, probes_per_month
 from healthboard.secrets import Secret
 
@@ -58,8 +59,9 @@ class Plan:
     targets: list[Target]
     skipped: list[Skipped]
     budget_factor: float  # >1 when the monthly budget stretched intervals
-    monthly_cost_usd: float  # estimated at the effective intervals, scheduled probes only
+    monthly_cost_usd: float  # estimated at the effective intervals, adaptive re-checks included (evidence.py)
     api_token: Secret | None
+    suspicion: Suspicion = dataclasses.field(default_factory=Suspicion)  # adaptive sampling settings
 
 
 def resolve_api_key(provider: ProviderConfig, environ: Mapping[str, str]) -> tuple[Secret | None, str | None]:
@@ -116,9 +118,20 @@ def _target(config: Config, provider: ProviderConfig, model: ModelConfig, key: S
     )
 
 
-def monthly_cost(targets: list[Target]) -> float:
-    per_probe = (cost_usd(t.price, ASSUMED_INPUT_TOKENS, ASSUMED_OUTPUT_TOKENS) for t in targets)
-    return sum(c * probes_per_month(t.interval) for c, t in zip(per_probe, targets))
+def suspicion_of(config: Config) -> Suspicion:
+    """The adaptive sampling settings of a config (a window of 0: four probe intervals of each target)."""
+    fast = config.recheck_fast_interval if config.recheck_fast_interval is not None else config.recheck_interval / 2
+    return Suspicion(window=config.suspicion_window or 0.0, recheck=config.recheck_interval, fast=fast)
+
+
+def monthly_cost(targets: list[Target], suspicion: Suspicion) -> float:
+    """Scheduled probes at the effective intervals, times the re-checks adaptive sampling adds at its assumed
+    share of suspicious outcomes."""
+    total = 0.0
+    for t in targets:
+        per_probe = cost_usd(t.price, ASSUMED_INPUT_TOKENS, ASSUMED_OUTPUT_TOKENS)
+        total += per_probe * probes_per_month(t.interval) * extra_probe_factor(t.interval, suspicion)
+    return total
 
 
 def build_plan(config: Config, environ: Mapping[str, str] | None = None) -> Plan:
@@ -134,10 +147,11 @@ def build_plan(config: Config, environ: Mapping[str, str] | None = None) -> Plan
             skipped.append(Skipped(provider.name, reason or "no key"))
             continue
         targets.extend(_target(config, provider, model, key) for model in provider.models)
-    cost = monthly_cost(targets)
+    suspicion = suspicion_of(config)
+    cost = monthly_cost(targets, suspicion)
     factor = 1.0
     if config.monthly_budget_usd is not None and cost > config.monthly_budget_usd:
         factor = cost / config.monthly_budget_usd
         targets = [dataclasses.replace(t, interval=t.interval * factor) for t in targets]
-        cost = monthly_cost(targets)
-    return Plan(targets, skipped, factor, cost, resolve_secret(config.api_token, environ))
+        cost = monthly_cost(targets, suspicion)
+    return Plan(targets, skipped, factor, cost, resolve_secret(config.api_token, environ), suspicion)

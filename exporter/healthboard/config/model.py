@@ -229,4 +229,3 @@ class Config(Strict):
                 f"recheck_interval {self.recheck_interval:g}s must be at least the timeout {self.timeout:g}s (or 0 to disable)"
             )
         return self
-
