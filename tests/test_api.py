@@ -75,6 +75,20 @@ rules:
     assert by_provider["cohere"]["status"] == "misconfigured" and "auth" in by_provider["cohere"]["reason"]
 
 
+async def test_health_says_recovering_after_an_outage_not_a_stale_unhealthy(sim: Sim) -> None:
+    sim.script("latency: 2ms\nrules:\n  - match: {kind: openai}\n    faults: {server_error: 1.0}\n    until: 1s\n")
+    async with exporter_for(config_text(sim.url, ["openai"], **FAST)) as (_, url):
+        await asyncio.sleep(0.9)
+        status, body = await get(url + "/api/health")
+        assert status == 503 and body["targets"][0]["status"] == "unhealthy", body
+        await asyncio.sleep(2.6)  # the outage ended at 1 s; re-checks every 0.1-0.2 s give 6 successes well before
+        status, body = await get(url + "/api/health")
+    target = body["targets"][0]
+    assert status == 200 and body["status"] == "recovering", body
+    assert target["status"] == "recovering" and "probes ok in a row" in target["reason"] and "ageing out" in target["reason"], target
+    assert target["failures"]["5xx"] >= 2  # the failures are still in the window: without the gate it would say unhealthy
+
+
 async def test_healthy_is_200(sim: Sim) -> None:
     async with exporter_for(config_text(sim.url, ["openai", "anthropic"], **FAST)) as (_, url):
         await asyncio.sleep(0.5)

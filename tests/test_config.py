@@ -57,7 +57,7 @@ def test_default_config_probes_exactly_the_three_spec_providers() -> None:
         "google/gemini-2.0-flash/chat",
     ]
     assert {t.kind for t in plan.targets} == {"openai", "anthropic", "gemini"}
-    assert all(t.timeout == 3.0 and t.max_tokens == 1 and t.prompt == "ping" for t in plan.targets)
+    assert all(t.timeout == 10.0 and t.max_tokens == 1 and t.prompt == "ping" for t in plan.targets)
     text = packaged("default.yml")
     for commented in ("api.x.ai/v1", "api.mistral.ai", "api.cohere.com", "api.groq.com", "api.deepseek.com",
                       "openrouter.ai", "azure-openai", "localhost:8000/v1"):
@@ -152,3 +152,12 @@ def test_default_three_targets_cost_under_a_dollar_a_month() -> None:
     env = {"OPENAI_API_KEY": "a" * 10, "ANTHROPIC_API_KEY": "b" * 10, "GEMINI_API_KEY": "c" * 10}
     plan = build_plan(parse_config(packaged("default.yml"), "default", env), env)
     assert 0 < plan.monthly_cost_usd < 1.0
+
+
+def test_cost_estimate_counts_adaptive_rechecks() -> None:
+    env = {"OPENAI_API_KEY": "a" * 10, "ANTHROPIC_API_KEY": "b" * 10, "GEMINI_API_KEY": "c" * 10}
+    default = build_plan(parse_config(packaged("default.yml"), "default", env), env)
+    without = build_plan(parse_config(packaged("default.yml").replace("recheck_interval: 10s", "recheck_interval: 0"), "default", env), env)
+    # 2 % of probes suspicious, each keeping the target at 10 s re-checks for a 2-minute window instead of 30 s
+    assert default.monthly_cost_usd == pytest.approx(without.monthly_cost_usd * (1 + 0.02 * (120 / 10 - 120 / 30)))
+    assert default.monthly_cost_usd < 1.0

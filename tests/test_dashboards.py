@@ -189,7 +189,7 @@ async def test_mismatch_alert_and_every_panel_query_returns_data(sim: Sim, db: D
     parsed = parse_config(exporter_config(sim.url, db.dsn("healthboard_writer"), tmp_path / "spool"), "e2e", {})
     async with running_exporter(parsed, plan_or_fail(parsed, "e2e", {}), None, "127.0.0.1:0", environ={}) as (exporter, exporter_url):
         async with running_stack(exporter_url.removeprefix("http://"), interval="1s") as stack:
-            # S3: openai fails 30 % while its page says operational → after `for: 3m`, Slack #llm-alerts
+            # S3: openai fails 30 % while its page says operational → LLMModelOutage, then after `for: 2m`, Slack #llm-alerts
             started = time.monotonic()
             mismatch = await stack.receiver.wait_for(
                 lambda n: n.channel == "slack:slack_alerts_webhook_url" and "status page says operational" in n.title, 300)

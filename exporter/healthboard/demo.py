@@ -91,7 +91,7 @@ llm-healthboard demo: the exporter probes a local simulator of the providers eve
 Scripted: openai/gpt-4o-mini answers 500 from t=20s to t=200s (a hard outage); anthropic turns slow at
 t=60s, then overloaded (529); cohere's key is invalid (an auth misconfiguration, not an outage).
 Status pages (simulated, polled every 30s): openai's stays "operational" through its outage (the S3
-mismatch alert, after its 3 minutes); anthropic's admits its errors at t=170s (see the detection lead at
+mismatch alert, after 2 minutes of outage); anthropic's admits its errors at t=170s (see the detection lead at
 /metrics: llm_provider_detection_lead_seconds).
 Press Ctrl-C to stop.
 """, flush=True)
@@ -111,8 +111,11 @@ async def _report(exporter, started: float) -> None:  # type: ignore[no-untyped-
         await asyncio.sleep(5)
         statuses = []
         for state in exporter.scheduler.states.values():
-            status, _, _ = target_health(state, exporter.config.health)
-            statuses.append(f"{state.target.provider}={status}")
-        overall = overall_health(s.split("=")[1] for s in statuses)
-        print(f"[t={time.monotonic() - started:5.0f}s] overall {overall:<9} " + "  ".join(statuses), flush=True)
+            status, reason, _ = target_health(state, exporter.config.health)
+            statuses.append((state.target.provider, status, reason))
+        overall = overall_health(status for _, status, _ in statuses)
+        print(f"[t={time.monotonic() - started:5.0f}s] overall {overall:<10} " + "  ".join(f"{p}={s}" for p, s, _ in statuses), flush=True)
+        for provider, status, reason in statuses:
+            if status == "recovering":
+                print(f"{'':>10}{provider} recovering: {reason}", flush=True)
         sys.stdout.flush()

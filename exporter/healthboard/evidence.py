@@ -23,6 +23,10 @@ import dataclasses
 
 from healthboard.record import ErrorType
 
+#: Successes in a row that mean a target has recovered: target:llm_recovered:bool in prometheus/rules/detector.yml
+#: (tests/test_rules_and_routes.py keeps the two equal) and the "recovering" state of /api/health.
+RECOVERED_SUCCESSES = 6
+
 SERVER_TYPES = frozenset({ErrorType.SERVER_ERROR, ErrorType.INVALID_RESPONSE, ErrorType.OTHER})
 TRANSIENT_TYPES = frozenset({ErrorType.OVERLOADED, ErrorType.CONNECT, ErrorType.DNS, ErrorType.TLS})
 
@@ -83,6 +87,10 @@ def is_suspicious(ok: bool, error_type: ErrorType | None, latency_s: float, slow
     return error_type in SERVER_TYPES or error_type in TRANSIENT_TYPES or error_type is ErrorType.TIMEOUT
 
 
+#: The default suspicion window is four probe intervals, but never longer than this.
+DEFAULT_WINDOW_MAX = 120.0
+
+
 @dataclasses.dataclass(slots=True)
 class Suspicion:
     """Adaptive sampling: after a suspicious outcome, probe every ``recheck`` seconds until ``window`` seconds
@@ -99,6 +107,14 @@ class Suspicion:
     def copy(self) -> "Suspicion":
         """The same settings, no history."""
         return Suspicion(self.window, self.recheck, self.fast)
+
+    def for_interval(self, interval: float) -> "Suspicion":
+        """These settings for a target probed every ``interval``: a window of 0 means four intervals, at most
+        DEFAULT_WINDOW_MAX (a stretched interval must not make every failure buy many minutes of re-checks)."""
+        suspicion = self.copy()
+        if suspicion.window <= 0:
+            suspicion.window = min(4 * interval, DEFAULT_WINDOW_MAX)
+        return suspicion
 
     def same_settings(self, other: "Suspicion") -> bool:
         return (self.window, self.recheck, self.fast) == (other.window, other.recheck, other.fast)
@@ -127,9 +143,9 @@ ASSUMED_SUSPICIOUS_SHARE = 0.02
 
 def extra_probe_factor(interval: float, suspicion: Suspicion) -> float:
     """Probes sent per scheduled probe, re-checks included, at ASSUMED_SUSPICIOUS_SHARE: each suspicious outcome
-    keeps the target at ``recheck`` for a window (four intervals when the window is 0) instead of ``interval``."""
+    keeps the target at ``recheck`` for a window instead of ``interval``."""
     if suspicion.recheck <= 0 or suspicion.recheck >= interval:
         return 1.0
-    window = suspicion.window or 4 * interval
+    window = suspicion.for_interval(interval).window
     extra = window / suspicion.recheck - window / interval
     return 1.0 + ASSUMED_SUSPICIOUS_SHARE * max(0.0, extra)

@@ -109,11 +109,7 @@ class Scheduler:
                     self._start(target_id)
 
     def _suspicion_for(self, target: Target) -> Suspicion:
-        """The scheduler's suspicion settings; a window of 0 means four of the target's intervals."""
-        suspicion = self.suspicion.copy()
-        if suspicion.window <= 0:
-            suspicion.window = 4 * target.interval
-        return suspicion
+        return self.suspicion.for_interval(target.interval)
 
     def start(self) -> None:
         if not self._tasks:

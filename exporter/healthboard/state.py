@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterable, Iterator
 
 from healthboard.config.model import HealthConfig
-from healthboard.evidence import Evidence, Suspicion
+from healthboard.evidence import RECOVERED_SUCCESSES, Evidence, Suspicion
 from healthboard.record import MISCONFIGURATION_TYPES, OUTAGE_TYPES, CheckRecord, ErrorType
 from healthboard.targets import Target
 
@@ -125,13 +125,15 @@ def window_stats(samples: Iterable[Sample]) -> WindowStats:
     )
 
 
-HEALTH_ORDER = {"unknown": 0, "paused": 0, "healthy": 1, "degraded": 2, "misconfigured": 2, "unhealthy": 3}
+HEALTH_ORDER = {"unknown": 0, "paused": 0, "healthy": 1, "recovering": 2, "degraded": 3, "misconfigured": 3, "unhealthy": 4}
 
 
 def target_health(state: TargetState, config: HealthConfig, now: float | None = None) -> tuple[str, str, WindowStats]:
     """(status, reason, stats) with the operations report's semantics:
     unhealthy when the failure ratio is over the threshold, degraded when p95 is slow or 429s dominate the
-    failures; misconfigured when our own key/billing/model name is the cause (never reported as a provider outage)."""
+    failures; misconfigured when our own key/billing/model name is the cause (never reported as a provider outage);
+    recovering when the ratio is still over the threshold but the latest probes meet the alert rules' recovery
+    gate (RECOVERED_SUCCESSES in a row): the outage is over and its failures are ageing out of the window."""
     stats = window_stats(state.recent(config.window, now))
     if state.paused:
         return "paused", "paused through the API", stats
@@ -147,6 +149,11 @@ def target_health(state: TargetState, config: HealthConfig, now: float | None = 
         if misconfigured / stats.failed > 0.5:
             kinds = ", ".join(sorted(t for t in stats.failures if ErrorType(t) in MISCONFIGURATION_TYPES))
             return "misconfigured", f"probe misconfigured ({kinds}): fix the key, billing or model name", stats
+        if state.evidence.successes >= RECOVERED_SUCCESSES:
+            last_failure = next((s[TS] for s in reversed(state.window) if not s[OK]), None)
+            ago = f", the last {(now or time.time()) - last_failure:.0f}s ago" if last_failure is not None else ""
+            return "recovering", (f"{state.evidence.successes} probes ok in a row{ago}; the {ratio:.0%} failures of the "
+                                  f"{window} window are ageing out"), stats
         return "unhealthy", f"{ratio:.0%} of {stats.requests} probes failed in {window} (threshold {config.unhealthy_failure_ratio:.0%})", stats
     if stats.p95_ms is not None and stats.p95_ms > config.degraded_p95 * 1000:
         return "degraded", f"p95 latency {stats.p95_ms / 1000:.2f}s over {config.degraded_p95:g}s", stats

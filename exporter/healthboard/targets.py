@@ -151,7 +151,13 @@ def build_plan(config: Config, environ: Mapping[str, str] | None = None) -> Plan
     cost = monthly_cost(targets, suspicion)
     factor = 1.0
     if config.monthly_budget_usd is not None and cost > config.monthly_budget_usd:
-        factor = cost / config.monthly_budget_usd
-        targets = [dataclasses.replace(t, interval=t.interval * factor) for t in targets]
-        cost = monthly_cost(targets, suspicion)
+        # cost is nearly inversely proportional to the interval (the re-check share shifts a little with it):
+        # a few rounds of stretching by cost / budget converge
+        wanted = targets
+        for _ in range(8):
+            factor *= cost / config.monthly_budget_usd
+            targets = [dataclasses.replace(t, interval=t.interval * factor) for t in wanted]
+            cost = monthly_cost(targets, suspicion)
+            if cost <= config.monthly_budget_usd * (1 + 1e-9):
+                break
     return Plan(targets, skipped, factor, cost, resolve_secret(config.api_token, environ), suspicion)

@@ -184,7 +184,7 @@ class Config(Strict):
     timeout: Duration = 10.0
     recheck_interval: Duration = 10.0  # 0 disables re-checks
     recheck_fast_interval: Duration | None = None  # default: half of recheck_interval
-    suspicion_window: Duration | None = None  # default: four probe intervals
+    suspicion_window: Duration | None = None  # default: four probe intervals, at most 2m
     slow_threshold: Duration = 5.0  # an answer this slow is suspicious (S2's latency threshold)
     backoff_max: Duration = 600.0
     concurrency: int = Field(default=64, ge=1)
