@@ -64,8 +64,9 @@ class BlockFiles:
         return files
 
 
-def write_openmetrics(params: Params, incidents: list[Incident], folder: Path) -> tuple[int, list[Path]]:
+def write_openmetrics(params: Params, incidents: list[Incident], folder: Path) -> tuple[int, list[Path], dict[str, int]]:
     lines = 0
+    probes = {"scheduled": 0, "recheck": 0}
     out = BlockFiles(folder)
     for region_index, region in enumerate(params.regions):
         instance = f"exporter-{region}:9464"
@@ -73,6 +74,8 @@ def write_openmetrics(params: Params, incidents: list[Incident], folder: Path) -
         down = [(i.start, i.end) for i in incidents if i.kind == "exporter_down" and i.region == region]
         for target in params.targets:
             run = simulate(params, target, region, incidents, random.Random(f"{params.seed}/{target.key}/{region}"))
+            for probe in run.probes:
+                probes["scheduled" if probe.scheduled else "recheck"] += 1
             for _, family in series_lines(params, run, times, down, instance):
                 out.write("\n".join(_shift(line) for line in family))
                 lines += len(family)
@@ -91,7 +94,7 @@ def write_openmetrics(params: Params, incidents: list[Incident], folder: Path) -
                 f'{3 if any(a <= s < b for a, b in acknowledged) else 0} {EPOCH + s:.3f}' for s in times]
         out.write("\n".join(rows) + "\n")
         lines += len(rows)
-    return lines, out.close()
+    return lines, out.close(), probes
 
 
 def _shift(line: str) -> str:
@@ -175,9 +178,12 @@ def report(params: Params, result: dict, timings: dict, cost: float | None) -> s
                    f"{reset} | {clear} | {others} |")
     out.append("")
     scale = 30 / params.days
-    total = sum(result["false_alarms"].values())
-    out.append(f"False alarms over the baseline noise: **{total}** in {params.days:g} days "
-               f"({total * scale:.1f} per 30 days)" + (": " + ", ".join(f"{k} {v}" for k, v in sorted(result["false_alarms"].items())) if total else ""))
+    pages = sorted(d["alert"] for d in result["false_alarm_details"] if d["receiver"] == "oncall")
+    others = sorted(d["alert"] for d in result["false_alarm_details"] if d["receiver"] != "oncall")
+    out.append(f"False pages over the baseline noise: **{len(pages)}** in {params.days:g} days ({len(pages) * scale:.1f} per 30 days)"
+               + (": " + ", ".join(pages) if pages else ""))
+    out.append(f"Other false alerts (Slack or ticket): {len(others)} ({len(others) * scale:.1f} per 30 days)" + (": " + ", ".join(others) if others else ""))
+    out.append(f"Extra probes from adaptive sampling: +{result['extra_probe_share']:.0%} of scheduled probes")
     if cost is not None:
         out.append(f"Monthly probe cost of the default three targets at 30 s (exporter price table): ${cost:.2f}")
     out.append(f"Timings: generate {timings['generate']:.0f}s, backfill {timings['backfill']:.0f}s, evaluate {timings['evaluate']:.0f}s "
@@ -194,11 +200,12 @@ def default_cost() -> float:
     return build_plan(parse_config(packaged("default.yml"), "default", env), env).monthly_cost_usd
 
 
-async def run(params: Params, quick: bool, out: Path | None, workdir: Path, rules_dir: Path | None = None) -> dict:
+async def run(params: Params, quick: bool, out: Path | None, workdir: Path, rules_dir: Path | None = None,
+              with_incidents: bool = True) -> dict:
     rng = random.Random(params.seed)
-    incidents = incident_plan(params, rng, full=not quick)
+    incidents = incident_plan(params, rng, full=not quick) if with_incidents else []
     started = time.monotonic()
-    samples, files = write_openmetrics(params, incidents, workdir / "openmetrics")
+    samples, files, probes = write_openmetrics(params, incidents, workdir / "openmetrics")
     timings = {"generate": time.monotonic() - started, "samples": samples}
     tsdb = workdir / "tsdb"
     timings["backfill"] = backfill(files, tsdb)
@@ -206,6 +213,7 @@ async def run(params: Params, quick: bool, out: Path | None, workdir: Path, rule
     firings, timings["evaluate"] = await evaluate(tsdb, rules, EPOCH, EPOCH + params.seconds, workdir)
     notify(firings, Routing(ROOT / "alertmanager" / "alertmanager.yml"))
     result = judge(params, incidents, firings)
+    result["extra_probe_share"] = probes["recheck"] / max(1, probes["scheduled"])
     result["params"] = {k: v if not isinstance(v, tuple) else [str(x) for x in v] for k, v in dataclasses.asdict(params).items()}
     result["timings"] = timings
     result["monthly_cost_usd"] = default_cost()
@@ -216,34 +224,66 @@ async def run(params: Params, quick: bool, out: Path | None, workdir: Path, rule
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[Params, bool, Path | None]:
-    params, quick, out, _ = parse_all(argv)
+    params, quick, out, _, _ = parse_all(argv)
     return params, quick, out
 
 
-def parse_all(argv: list[str] | None = None) -> tuple[Params, bool, Path | None, Path | None]:
+NOISE_FLAGS = ("interval", "recheck", "timeout", "scrape", "noise_fail", "blips_per_day", "latency_median", "latency_sigma",
+               "slow_share", "bursts_per_day", "burst_ratio", "ratelimit_per_day", "diurnal", "tail_minutes", "tail_ratio")
+
+
+def parse_all(argv: list[str] | None = None) -> tuple[Params, bool, Path | None, Path | None, list[float]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     defaults = Params()
     parser.add_argument("--days", type=float, default=defaults.days)
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--quick", action="store_true", help="fewer targets and incidents (the make test run)")
-    for field in ("interval", "recheck", "timeout", "scrape", "noise_fail", "blips_per_day", "latency_median", "latency_sigma",
-                  "slow_share", "bursts_per_week", "burst_ratio", "burst_minutes"):
+    parser.add_argument("--regions", default=",".join(defaults.regions), help="comma-separated exporter regions (one: a single-region deployment)")
+    parser.add_argument("--noise-levels", default="",
+                        help="comma-separated background failure rates: instead of the incident run, one month of noise only at each, "
+                             "and a table of false pages per 30 days")
+    for field in NOISE_FLAGS:
         parser.add_argument("--" + field.replace("_", "-"), type=float, default=getattr(defaults, field))
     parser.add_argument("--out", type=Path, default=Path("bench/out/alert_quality.json"))
     parser.add_argument("--rules", type=Path, help="rules folder to judge instead of prometheus/rules (trade-off runs)")
     args = parser.parse_args(argv)
-    fields = {f: getattr(args, f) for f in ("days", "seed", "interval", "recheck", "timeout", "scrape", "noise_fail", "blips_per_day",
-                                            "latency_median", "latency_sigma", "slow_share", "bursts_per_week", "burst_ratio", "burst_minutes")}
-    params = Params(**fields)
+    params = Params(days=args.days, seed=args.seed, regions=tuple(r for r in args.regions.split(",") if r),
+                    **{f: getattr(args, f) for f in NOISE_FLAGS})
     if args.quick:
         params.targets = params.targets[:3]
-    return params, args.quick, args.out, args.rules
+    levels = [float(x) for x in args.noise_levels.split(",") if x]
+    return params, args.quick, args.out, args.rules, levels
+
+
+def sweep(params: Params, levels: list[float], rules: Path | None, out: Path | None) -> str:
+    """A month of noise only at each background failure rate: false pages and other false alerts per 30 days."""
+    rows = ["| background failures | false pages / 30 days | other false alerts / 30 days | extra probes (adaptive) |", "|---|---|---|---|"]
+    results = {}
+    for level in levels:
+        with tempfile.TemporaryDirectory(prefix="alert-quality-") as tmp:
+            result = asyncio.run(run(dataclasses.replace(params, noise_fail=level), False, None, Path(tmp), rules, with_incidents=False))
+        scale = 30 / params.days
+        pages = [d for d in result["false_alarm_details"] if d["receiver"] == "oncall"]
+        others = sorted(d["alert"] for d in result["false_alarm_details"] if d["receiver"] != "oncall")
+        rows.append(f"| {level:.1%} | {len(pages) * scale:.1f}" + (f" ({', '.join(sorted(p['alert'] for p in pages))})" if pages else "")
+                    + f" | {len(others) * scale:.1f}" + (f" ({', '.join(others)})" if others else "")
+                    + f" | +{result['extra_probe_share']:.0%} |")
+        results[level] = result
+        print(rows[-1], flush=True)
+    if out:
+        out.write_text(json.dumps({str(k): v for k, v in results.items()}, indent=2, default=str))
+    targets = len(params.targets) * len(params.regions)
+    return (f"### False pages over noise: {targets} targets ({len(params.targets)} models x {len(params.regions)} regions), "
+            f"{params.days:g} days each, seed {params.seed}\n\n" + "\n".join(rows))
 
 
 def main(argv: list[str] | None = None) -> int:
-    params, quick, out, rules = parse_all(argv)
+    params, quick, out, rules, levels = parse_all(argv)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
+    if levels:
+        print(sweep(params, levels, rules, out))
+        return 0
     with tempfile.TemporaryDirectory(prefix="alert-quality-") as tmp:
         result = asyncio.run(run(params, quick, out, Path(tmp), rules))
     print(result["report"])

@@ -58,8 +58,8 @@ def modelled_detection(fault_at: float, group_wait: float) -> float:
     sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
     from alertsim.model import Incident, Params, Target, simulate
 
-    params = Params(days=(fault_at + 120) / 86400, interval=2.0, recheck=1.0, timeout=0.5, noise_fail=0, blips_per_day=0,
-                    slow_share=0, bursts_per_week=0, latency_median=0.005, latency_sigma=0.0)
+    params = Params(days=(fault_at + 120) / 86400, interval=2.0, recheck=1.0, recheck_fast=0.5, timeout=0.5, noise_fail=0,
+                    blips_per_day=0, slow_share=0, bursts_per_day=0, ratelimit_per_day=0, latency_median=0.005, latency_sigma=0.0)
     target = Target("openai", "gpt-4o-mini")
     outage = Incident("hard_outage", "openai", "gpt-4o-mini", None, fault_at, fault_at + 100, ("LLMModelOutage",))
     # the scheduler spreads the e2e config's 4 targets 0.5 s apart in id order; openai/gpt-4o-mini/chat is 4th

@@ -1,13 +1,18 @@
 """The month the alert rules are judged on: every probe each target would make, with the exporter's own
-scheduling semantics (30 s grid, re-checks after outage-like failures, interval doubling on 429s), under
-baseline noise and labelled incidents; then the series Prometheus would scrape from it.
+scheduling semantics (30 s grid, adaptive re-checks from healthboard/evidence.py, interval doubling on 429s),
+under baseline noise and labelled incidents; then the series Prometheus would scrape from it.
 
-Noise model (all flags of bench/alert_quality.py):
-- independent failed probes (1 %) mixed as 5xx 40 %, rate_limit 25 %, overloaded 15 %, timeout 15 %, connect 5 %;
-- "blips": about six a day per target, in which the next two probes fail (5xx);
-- latency lognormal (median 600 ms, sigma 0.6) plus 0.5 % of probes at 3–8 s; a probe slower than the
-  probe timeout (3 s, the shipped default) is a timeout failure, as the exporter reports it;
-- a 20 % failure burst lasting 2 minutes twice a week per provider/model (both regions: provider-side).
+Noise model (flags of bench/alert_quality.py; where each figure comes from is in docs/ALERTING.md):
+- sporadic outage-like failures of independent probes (``noise_fail``, 0.5-3 %): 5xx 50 %, timeout 25 %,
+  connect 25 %;
+- overloaded bursts (``bursts_per_day`` 4, 20-60 s, 90 % of probes answer 529/overloaded), provider-side:
+  every region of the model sees the same burst;
+- 429 storms (``ratelimit_per_day`` 1, 2-5 minutes, half the probes rate limited), provider-side;
+- network blips of one region (``blips_per_day`` 2, 5-40 s of connect errors), shared by every target
+  probed from that region;
+- heavy-tailed latency: lognormal (median 600 ms, sigma 0.5) with a diurnal swing of +-40 %, and isolated
+  spikes (``slow_share`` 0.3 %) of 5-30 s, past the 10 s timeout a third of the time;
+- post-incident tails: for 10 minutes after an incident, 5 % of probes of that model still fail (5xx).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from healthboard.record import ErrorType
 
 OUTAGE_TYPES = {"5xx", "overloaded", "timeout", "connect", "dns", "tls", "invalid_response", "other"}
 BACKOFF_TYPES = {"rate_limit", "quota"}
-NOISE_MIX = (("5xx", 0.40), ("rate_limit", 0.25), ("overloaded", 0.15), ("timeout", 0.15), ("connect", 0.05))
+NOISE_MIX = (("5xx", 0.50), ("timeout", 0.25), ("connect", 0.25))
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0)
 
 
@@ -57,14 +62,17 @@ class Params:
     timeout: float = 10.0
     backoff_max: float = 600.0
     scrape: float = 15.0
-    noise_fail: float = 0.01
-    blips_per_day: float = 6.0
+    noise_fail: float = 0.015
+    bursts_per_day: float = 4.0
+    burst_ratio: float = 0.9
+    ratelimit_per_day: float = 1.0
+    blips_per_day: float = 2.0
     latency_median: float = 0.6
-    latency_sigma: float = 0.6
-    slow_share: float = 0.005
-    bursts_per_week: float = 2.0
-    burst_ratio: float = 0.20
-    burst_minutes: float = 2.0
+    latency_sigma: float = 0.5
+    diurnal: float = 0.4
+    slow_share: float = 0.003
+    tail_minutes: float = 10.0
+    tail_ratio: float = 0.05
 
     @property
     def seconds(self) -> float:
@@ -114,6 +122,8 @@ def incident_plan(params: Params, rng: random.Random, full: bool = True) -> list
     hard = ("LLMModelOutage",)
     for target in (t[0], t[2], t[3], t[4]) if full else (t[0],):
         add("hard_outage", target, None, 15, expect=hard)
+    for target in (t[1], t[4]) if full else ():
+        add("partial_50", target, None, 20, ratio=0.50, expect=("LLMModelOutage",))
     for target in (t[2], t[3]) if full else (t[2 % len(t)],):
         add("partial_30", target, None, 30, ratio=0.30, expect=("LLMModelOutage",))
     for target in (t[0], t[4]) if full else ():
@@ -151,12 +161,35 @@ def _noise_type(rng: random.Random) -> str:
     return NOISE_MIX[-1][0]
 
 
+class Spans:
+    """Time spans, sorted by start; ``t in spans`` by bisection."""
+
+    def __init__(self, spans: list[tuple[float, float]]) -> None:
+        self.spans = sorted(spans)
+        self.starts = [a for a, _ in self.spans]
+
+    def __contains__(self, t: float) -> bool:
+        i = bisect.bisect_right(self.starts, t) - 1
+        return i >= 0 and self.spans[i][0] <= t < self.spans[i][1]
+
+
+def spans(seed: str, per_day: float, days: float, low: float, high: float) -> Spans:
+    """Events at random times (``per_day`` a day), each lasting low..high seconds; the seed names the scope that
+    shares them (a provider's model, a region)."""
+    rng = random.Random(seed)
+    starts = sorted(rng.uniform(0, days * 86400) for _ in range(int(per_day * days + 0.5)))
+    return Spans([(t, t + rng.uniform(low, high)) for t in starts])
+
+
 def simulate(params: Params, target: Target, region: str, incidents: list[Incident], rng: random.Random,
              offset: float | None = None) -> Run:
     end = params.seconds
-    # provider-side noise shared by both regions: bursts; per-region: blips and independent failures
-    bursts = sorted(rng.uniform(0, end) for _ in range(int(params.bursts_per_week * params.days / 7 + 0.5)))
-    blips = sorted(rng.uniform(0, end) for _ in range(int(params.blips_per_day * params.days + 0.5)))
+    bursts = spans(f"{params.seed}/bursts/{target.key}", params.bursts_per_day, params.days, 20, 60)
+    storms = spans(f"{params.seed}/429/{target.key}", params.ratelimit_per_day, params.days, 120, 300)
+    blips = spans(f"{params.seed}/blips/{region}", params.blips_per_day, params.days, 5, 40)
+    tails = Spans([(i.end, i.end + params.tail_minutes * 60) for i in incidents
+                   if i.kind in ("hard_outage", "partial_50", "partial_30", "partial_10", "status_mismatch")
+                   and i.provider == target.provider and i.model in (None, target.model)])
     mine = [i for i in incidents if (i.kind == "exporter_down" and i.region == region)
             or (i.provider == target.provider and i.model in (None, target.model) and i.region in (None, region))]
     if offset is None:  # the exporter spreads offsets evenly; any fixed spread will do for the month
@@ -165,7 +198,7 @@ def simulate(params: Params, target: Target, region: str, incidents: list[Incide
     intervals: list[tuple[float, float]] = [(0.0, params.interval)]
     next_regular, recheck = offset, None
     suspicion = Suspicion(window=params.suspicion_window or 4 * params.interval, recheck=params.recheck, fast=params.recheck_fast)
-    backoff, blip_next, forced = 0, 0, 0
+    backoff = 0
     effective = params.interval
     while True:
         scheduled = recheck is None or recheck >= next_regular
@@ -179,10 +212,7 @@ def simulate(params: Params, target: Target, region: str, incidents: list[Incide
             next_regular = t + params.interval if scheduled else next_regular
             recheck = None
             continue
-        while blip_next < len(blips) and blips[blip_next] <= t:
-            forced, blip_next = 2, blip_next + 1
         ok, error_type, latency = True, None, 0.0
-        in_burst = any(b <= t < b + params.burst_minutes * 60 for b in bursts)
         if "hard_outage" in kinds or "status_mismatch" in kinds:
             ok, error_type, latency = False, "5xx", rng.uniform(0.05, 0.3)
         elif "region_down" in kinds:
@@ -191,13 +221,17 @@ def simulate(params: Params, target: Target, region: str, incidents: list[Incide
             ok, error_type, latency = False, "auth", rng.uniform(0.05, 0.2)
         elif "model_retired" in kinds:
             ok, error_type, latency = False, "not_found", rng.uniform(0.05, 0.2)
-        elif forced:
-            ok, error_type, latency, forced = False, "5xx", rng.uniform(0.05, 0.5), forced - 1
+        elif t in blips:
+            ok, error_type, latency = False, "connect", rng.uniform(0.001, 0.05)
         else:
             partial = max([getattr(i, "ratio", 0.0) for i in active if i.kind.startswith("partial")] + [0.0])
             if partial and rng.random() < partial:
                 ok, error_type, latency = False, "5xx", rng.uniform(0.05, 0.5)
-            elif in_burst and rng.random() < params.burst_ratio:
+            elif t in bursts and rng.random() < params.burst_ratio:
+                ok, error_type, latency = False, "overloaded", rng.uniform(0.05, 0.3)
+            elif t in storms and rng.random() < 0.5:
+                ok, error_type, latency = False, "rate_limit", rng.uniform(0.02, 0.1)
+            elif t in tails and rng.random() < params.tail_ratio:
                 ok, error_type, latency = False, "5xx", rng.uniform(0.05, 0.5)
             elif rng.random() < params.noise_fail:
                 error_type = _noise_type(rng)
@@ -206,9 +240,10 @@ def simulate(params: Params, target: Target, region: str, incidents: list[Incide
                 if "latency_p95_8s" in kinds:
                     latency = 3.0 * math.exp(rng.gauss(0, 0.6))  # p95 ≈ 8 s
                 elif rng.random() < params.slow_share:
-                    latency = rng.uniform(3.0, 8.0)
+                    latency = rng.uniform(5.0, 30.0)
                 else:
-                    latency = params.latency_median * math.exp(rng.gauss(0, params.latency_sigma))
+                    swing = 1 + params.diurnal * math.sin(2 * math.pi * t / 86400)
+                    latency = params.latency_median * swing * math.exp(rng.gauss(0, params.latency_sigma))
                 if latency > params.timeout:
                     ok, error_type, latency = False, "timeout", params.timeout
         probes.append(Probe(t, scheduled, ok, error_type, latency))
@@ -316,8 +351,3 @@ def series_lines(params: Params, run: Run, times: list[float], down: list[tuple[
         put("llm_probe_duration_seconds", f"llm_probe_duration_seconds_sum{{{labels}}}", s, round(total, 3))
     for family, series in families.items():
         yield family, [line for lines in series.values() for line in lines]
-
-
-def in_any(t: float, spans: list[tuple[float, float]]) -> bool:
-    i = bisect.bisect_right([a for a, _ in spans], t) - 1
-    return i >= 0 and spans[i][0] <= t < spans[i][1]
