@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from alertsim.evaluate import Firing, Routing, backfill, evaluate, load_rules, notify  # noqa: E402
+from alertsim.evaluate import BlockFiles, Firing, Routing, backfill, evaluate, load_rules, notify  # noqa: E402
 from alertsim.model import Incident, Params, Target, incident_plan, scrape_times, series_lines, simulate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,41 +33,10 @@ SELF_ALERTS = {"HealthboardExporterDown", "HealthboardProbesStalled", "Healthboa
                "HealthboardSchedulerLagHigh", "HealthboardSinkWriteErrors"}
 
 
-BLOCK = 7200.0  # promtool's block duration; one input file per block keeps its backfill linear
-
-
-class BlockFiles:
-    """OpenMetrics input split by 2-hour block (promtool re-parses its whole input once per block)."""
-
-    def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self.folder = folder
-        self.buckets: dict[int, list[str]] = {}
-
-    def write(self, text: str) -> None:
-        for line in text.splitlines():
-            if line:
-                self.buckets.setdefault(int((float(line.rsplit(" ", 1)[1]) - EPOCH) // BLOCK), []).append(line)
-
-    def flush(self) -> None:
-        for k, lines in self.buckets.items():
-            with (self.folder / f"block-{k:05d}.om").open("a") as out:
-                out.write("\n".join(lines) + "\n")
-        self.buckets.clear()
-
-    def close(self) -> list[Path]:
-        self.flush()
-        files = sorted(self.folder.glob("block-*.om"))
-        for path in files:
-            with path.open("a") as out:
-                out.write("# EOF\n")
-        return files
-
-
 def write_openmetrics(params: Params, incidents: list[Incident], folder: Path) -> tuple[int, list[Path], dict[str, int]]:
     lines = 0
     probes = {"scheduled": 0, "recheck": 0}
-    out = BlockFiles(folder)
+    out = BlockFiles(folder, EPOCH)
     for region_index, region in enumerate(params.regions):
         instance = f"exporter-{region}:9464"
         times = scrape_times(params, region_index)
@@ -209,8 +178,8 @@ async def run(params: Params, quick: bool, out: Path | None, workdir: Path, rule
     timings = {"generate": time.monotonic() - started, "samples": samples}
     tsdb = workdir / "tsdb"
     timings["backfill"] = backfill(files, tsdb)
-    rules = load_rules(rules_dir or ROOT / "prometheus" / "rules", 15.0)
-    firings, timings["evaluate"] = await evaluate(tsdb, rules, EPOCH, EPOCH + params.seconds, workdir)
+    rules, passes = load_rules(rules_dir or ROOT / "prometheus" / "rules", 15.0)
+    firings, timings["evaluate"] = await evaluate(tsdb, rules, EPOCH, EPOCH + params.seconds, workdir, passes)
     notify(firings, Routing(ROOT / "alertmanager" / "alertmanager.yml"))
     result = judge(params, incidents, firings)
     result["extra_probe_share"] = probes["recheck"] / max(1, probes["scheduled"])

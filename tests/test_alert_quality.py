@@ -64,3 +64,15 @@ def test_invalid_key_and_retired_model_only_open_a_ticket(result: dict) -> None:
 
 def test_default_probe_cost_is_under_a_dollar(result: dict) -> None:
     assert 0 < result["monthly_cost_usd"] < 1.0
+
+
+def test_evaluator_applies_for_and_keep_firing_for_as_prometheus_does() -> None:
+    from alertsim.evaluate import AlertRule, firings
+
+    keep = AlertRule("X", "", 0, 15, {}, keep=45)
+    # a firing alert rides a gap shorter than keep_firing_for, and resolves keep_firing_for after the last true
+    assert [(f.start, f.end) for f in firings(keep, [{"metric": {}, "times": [0, 15, 30, 60, 75]}])] == [(0, 135)]
+    assert [(f.start, f.end) for f in firings(keep, [{"metric": {}, "times": [0, 15, 30, 120, 135]}])] == [(0, 90), (120, 195)]
+    # a pending alert (under for:) gets no keep: the second run starts its for: again
+    pending = AlertRule("Y", "", 60, 15, {}, keep=45)
+    assert [(f.start, f.end) for f in firings(pending, [{"metric": {}, "times": [0, 15, 30, 60, 75, 90, 105, 120, 135]}])] == [(120, 195)]

@@ -47,8 +47,29 @@ class Firing:
     receiver: str = ""
 
 
-def load_rules(rules_dir: Path, default_interval: float) -> list[AlertRule]:
+@dataclasses.dataclass
+class Recording:
+    name: str
+    expr: str  # with every recorded name it reads inlined, except materialised ones
+    step: float
+
+
+#: Recording rules evaluated once over the whole period and written back as series, instead of being inlined:
+#: the detector's baselines read a day of samples, and inlined into an alert evaluated every 2 s they would be
+#: re-read at every step. Their real evaluation interval is kept, except the baselines' 5 minutes, recorded
+#: every 4 so that Prometheus's 5-minute lookback never misses a sample.
+MATERIALISE = {
+    "target:llm_probe_evidence_baseline:ratio": 240.0, "target:llm_probe_slow_baseline:ratio": 240.0,
+    "target:llm_probe_evidence_p0:ratio": None, "target:llm_probe_slow_p0:ratio": None,
+    "target:llm_availability_llr:partial": None, "target:llm_availability_llr:elevated": None, "target:llm_latency_llr:slow": None,
+}
+
+
+def load_rules(rules_dir: Path, default_interval: float) -> tuple[list[AlertRule], list[list[Recording]]]:
+    """The alert rules with recorded names inlined, and the materialised recordings in passes: each pass reads only
+    raw series and recordings of earlier passes."""
     recorded: dict[str, str] = {}
+    steps: dict[str, float] = {}
     alerts: list[AlertRule] = []
     for path in sorted(rules_dir.glob("*.yml")):
         for group in yaml.safe_load(path.read_text())["groups"]:
@@ -59,23 +80,73 @@ def load_rules(rules_dir: Path, default_interval: float) -> list[AlertRule]:
                         recorded[rule["record"]] = f"({recorded[rule['record']]}) or ({rule['expr']})"
                     else:
                         recorded[rule["record"]] = rule["expr"]
+                    steps[rule["record"]] = step
                 else:
                     alerts.append(AlertRule(rule["alert"], rule["expr"], parse_duration(rule.get("for", 0)), step, rule.get("labels", {}),
                                             parse_duration(rule.get("keep_firing_for", 0))))
+    materialised = {n for n in MATERIALISE if n in recorded}
     names = sorted(recorded, key=len, reverse=True)
     pattern = re.compile(r"(?<![\w:])(" + "|".join(re.escape(n) for n in names) + r")(?![\w:])(\[\w+\])?")
 
     def inline(m: re.Match[str]) -> str:
+        if m.group(1) in materialised:
+            return m.group(0)
         # a range over a recorded series becomes a subquery at the default evaluation interval
         return f"({recorded[m.group(1)]})" + (f"[{m.group(2)[1:-1]}:{int(default_interval)}s]" if m.group(2) else "")
 
-    for alert in alerts:
+    def expand(expr: str) -> str:
         for _ in range(10):
-            expanded = pattern.sub(inline, alert.expr)
-            if expanded == alert.expr:
+            expanded = pattern.sub(inline, expr)
+            if expanded == expr:
                 break
-            alert.expr = expanded
-    return alerts
+            expr = expanded
+        return expr
+
+    for alert in alerts:
+        alert.expr = expand(alert.expr)
+    recordings = {n: Recording(n, expand(recorded[n]), MATERIALISE[n] or steps[n]) for n in materialised}
+    passes: list[list[Recording]] = []
+    done: set[str] = set()
+    while len(done) < len(recordings):
+        ready = [r for n, r in recordings.items() if n not in done
+                 and not any(re.search(rf"(?<![\w:]){re.escape(m)}(?![\w:])", r.expr) for m in materialised - done - {n})]
+        if not ready:
+            raise ValueError("materialised recording rules depend on each other in a cycle")
+        passes.append(sorted(ready, key=lambda r: r.name))
+        done |= {r.name for r in ready}
+    return alerts, passes
+
+
+BLOCK = 7200.0  # promtool's block duration; one input file per block keeps its backfill linear
+
+
+class BlockFiles:
+    """OpenMetrics input split by 2-hour block (promtool re-parses its whole input once per block)."""
+
+    def __init__(self, folder: Path, epoch: float) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self.epoch = epoch
+        self.buckets: dict[int, list[str]] = {}
+
+    def write(self, text: str) -> None:
+        for line in text.splitlines():
+            if line:
+                self.buckets.setdefault(int((float(line.rsplit(" ", 1)[1]) - self.epoch) // BLOCK), []).append(line)
+
+    def flush(self) -> None:
+        for k, lines in self.buckets.items():
+            with (self.folder / f"block-{k:05d}.om").open("a") as out:
+                out.write("\n".join(lines) + "\n")
+        self.buckets.clear()
+
+    def close(self) -> list[Path]:
+        self.flush()
+        files = sorted(self.folder.glob("block-*.om"))
+        for path in files:
+            with path.open("a") as out:
+                out.write("# EOF\n")
+        return files
 
 
 def backfill(files: list[Path], tsdb: Path) -> float:
@@ -111,27 +182,37 @@ async def query_range(session: aiohttp.ClientSession, url: str, expr: str, start
             raise RuntimeError(f"query failed: {body.get('error')} for {expr[:200]}")
         for series in body["data"]["result"]:
             key = json.dumps(series["metric"], sort_keys=True)
-            out.setdefault(key, {"metric": series["metric"], "times": []})["times"] += [float(ts) for ts, _ in series["values"]]
+            entry = out.setdefault(key, {"metric": series["metric"], "times": [], "values": []})
+            entry["times"] += [float(ts) for ts, _ in series["values"]]
+            entry["values"] += [value for _, value in series["values"]]
         t = stop + step
     return list(out.values())
 
 
 def firings(rule: AlertRule, series: list[dict[str, Any]]) -> list[Firing]:
-    """Apply for: exactly on the evaluation timeline of each label set."""
+    """Apply for: and keep_firing_for exactly on the evaluation timeline of each label set: a run of true
+    evaluations fires once it has lasted ``for``; a firing alert stays firing through gaps shorter than
+    ``keep`` (a pending one does not) and resolves ``keep`` after its last true evaluation."""
     out = []
+    gap = rule.step * 1.01
     for s in series:
         labels = {**{k: v for k, v in s["metric"].items() if k != "__name__"}, **rule.labels}
-        times = sorted(s["times"])
-        run_start = prev = None
-        for t in times + [None]:  # type: ignore[list-item]
-            if t is not None and prev is not None and t - prev <= rule.step * 1.01 + rule.keep:
-                prev = t
+        runs: list[list[float]] = []  # [start, last] of each run of consecutive true evaluations
+        for t in sorted(s["times"]):
+            if runs and t - runs[-1][1] <= gap:
+                runs[-1][1] = t
+            else:
+                runs.append([t, t])
+        firing: Firing | None = None
+        for start, last in runs:
+            if firing is not None and start <= firing.end:  # true again before keep_firing_for ran out
+                firing.end = last + rule.step + rule.keep
                 continue
-            if run_start is not None and prev is not None:
-                fire = run_start + rule.for_
-                if fire <= prev:
-                    out.append(Firing(rule.name, labels, fire, prev + rule.step + rule.keep))
-            run_start = prev = t
+            if start + rule.for_ <= last:
+                firing = Firing(rule.name, labels, start + rule.for_, last + rule.step + rule.keep)
+                out.append(firing)
+            else:
+                firing = None
     return out
 
 
@@ -191,18 +272,53 @@ def notify(all_firings: list[Firing], routing: Routing) -> None:
         firing.notified = None if firing.inhibited or moment >= firing.end else moment
 
 
-async def evaluate(tsdb: Path, rules: list[AlertRule], start: float, end: float, workdir: Path) -> tuple[list[Firing], float]:
-    prometheus = find_binary(("prometheus",))
-    if prometheus is None:
-        raise FileNotFoundError("prometheus is needed: apt-get install prometheus")
+def _server(prometheus: str, tsdb: Path, workdir: Path) -> tuple[Binary, str]:
     port = free_port()
     config = workdir / "prometheus.yml"
     config.write_text("global: {evaluation_interval: 15s}\n")
     server = Binary(prometheus, [f"--config.file={config}", f"--storage.tsdb.path={tsdb}", f"--web.listen-address=127.0.0.1:{port}",
                                  "--storage.tsdb.retention.time=100y", "--query.max-samples=200000000", "--query.timeout=10m"],
                     f"http://127.0.0.1:{port}/-/ready", workdir / "prometheus.log")
-    await server.start(timeout=120)
+    return server, f"http://127.0.0.1:{port}"
+
+
+def _labels(metric: dict[str, str], name: str) -> str:
+    pairs = ",".join(f'{k}="{v}"' for k, v in sorted(metric.items()) if k != "__name__")
+    return f"{name}{{{pairs}}}"
+
+
+async def record(prometheus: str, tsdb: Path, passes: list[list[Recording]], start: float, end: float, workdir: Path) -> None:
+    """Evaluate each pass of recordings over the period and backfill the results, so later passes and the alerts
+    read them as series (a new Prometheus per pass: it loads the new blocks at start)."""
+    for number, recordings in enumerate(passes):
+        server, url = _server(prometheus, tsdb, workdir)
+        await server.start(timeout=120)
+        files = BlockFiles(workdir / f"recorded-{number}", start)
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=900)) as session:
+                for recording in recordings:
+                    # merged by the labels written: like Prometheus's own recording, the name the expression's
+                    # branches carried (e.g. the two sides of an `or`) is replaced by the rule's
+                    merged: dict[str, dict[float, str]] = {}
+                    for series in await query_range(session, url, recording.expr, start, end, recording.step):
+                        merged.setdefault(_labels(series["metric"], recording.name), {}).update(zip(series["times"], series["values"]))
+                    for head, points in merged.items():
+                        files.write("\n".join(f"{head} {points[ts]} {ts:.3f}" for ts in sorted(points)))
+                    files.flush()
+        finally:
+            await server.stop()
+        backfill(files.close(), tsdb)
+
+
+async def evaluate(tsdb: Path, rules: list[AlertRule], start: float, end: float, workdir: Path,
+                   passes: list[list[Recording]] | None = None) -> tuple[list[Firing], float]:
+    prometheus = find_binary(("prometheus",))
+    if prometheus is None:
+        raise FileNotFoundError("prometheus is needed: apt-get install prometheus")
     started = time.monotonic()
+    await record(prometheus, tsdb, passes or [], start, end, workdir)
+    server, url = _server(prometheus, tsdb, workdir)
+    await server.start(timeout=120)
     out: list[Firing] = []
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=900)) as session:
@@ -210,7 +326,7 @@ async def evaluate(tsdb: Path, rules: list[AlertRule], start: float, end: float,
 
             async def one(rule: AlertRule) -> list[Firing]:
                 async with semaphore:
-                    series = await query_range(session, f"http://127.0.0.1:{port}", rule.expr, start, end, rule.step)
+                    series = await query_range(session, url, rule.expr, start, end, rule.step)
                 return firings(rule, series)
 
             for result in await asyncio.gather(*(one(r) for r in rules if r.name != "Watchdog")):
