@@ -25,9 +25,11 @@ test: $(STAMP) system-deps
 bench: $(STAMP) system-deps
 	$(BIN)/python bench/probe_engine.py
 
-## bench-alerts: the full simulated month of bench/alert_quality.py (about 10 minutes); table in docs/ALERTING.md
+## bench-alerts: the full simulated month of bench/alert_quality.py (about 13 minutes), then false pages at
+## background failure rates of 0.5-3 % (10 days each, about 4 minutes each); tables in docs/ALERTING.md
 bench-alerts: $(STAMP) system-deps
 	$(BIN)/python bench/alert_quality.py --out bench/out/alert_quality.json
+	$(BIN)/python bench/alert_quality.py --noise-levels 0.005,0.01,0.02,0.03 --days 10 --out bench/out/alert_noise.json
 
 ## bench-sink: bytes per row and targets that fit Supabase's free 500 MB (bench/sink_capacity.py)
 bench-sink: $(STAMP) system-deps
