@@ -11,6 +11,7 @@ The noise model and its parameters are in bench/alertsim/model.py and are flags 
 from __future__ import annotations
 
 import argparse
+import collections
 import asyncio
 import dataclasses
 import json
@@ -19,6 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -224,6 +226,11 @@ def parse_all(argv: list[str] | None = None) -> tuple[Params, bool, Path | None,
     return params, args.quick, args.out, args.rules, levels
 
 
+def _counted(alerts: Iterable[str]) -> str:
+    counts = collections.Counter(alerts)
+    return " (" + ", ".join(f"{name} {n}" for name, n in sorted(counts.items())) + ")" if counts else ""
+
+
 def sweep(params: Params, levels: list[float], rules: Path | None, out: Path | None) -> str:
     """A month of noise only at each background failure rate: false pages and other false alerts per 30 days."""
     rows = ["| background failures | false pages / 30 days | other false alerts / 30 days | extra probes (adaptive) |", "|---|---|---|---|"]
@@ -234,9 +241,8 @@ def sweep(params: Params, levels: list[float], rules: Path | None, out: Path | N
         scale = 30 / params.days
         pages = [d for d in result["false_alarm_details"] if d["receiver"] == "oncall"]
         others = sorted(d["alert"] for d in result["false_alarm_details"] if d["receiver"] != "oncall")
-        rows.append(f"| {level:.1%} | {len(pages) * scale:.1f}" + (f" ({', '.join(sorted(p['alert'] for p in pages))})" if pages else "")
-                    + f" | {len(others) * scale:.1f}" + (f" ({', '.join(others)})" if others else "")
-                    + f" | +{result['extra_probe_share']:.0%} |")
+        rows.append(f"| {level:.1%} | {len(pages) * scale:.1f}{_counted(p['alert'] for p in pages)} | {len(others) * scale:.1f}{_counted(others)}"
+                    f" | +{result['extra_probe_share']:.0%} |")
         results[level] = result
         print(rows[-1], flush=True)
     if out:
