@@ -26,7 +26,7 @@ from collections.abc import Iterator
 
 from prometheus_client.utils import floatToGoString
 
-from healthboard.evidence import Evidence, Suspicion, is_suspicious
+from healthboard.evidence import DEFAULT_FAST, DEFAULT_RECHECK, Evidence, Suspicion, is_suspicious
 from healthboard.record import ErrorType
 
 OUTAGE_TYPES = {"5xx", "overloaded", "timeout", "connect", "dns", "tls", "invalid_response", "other"}
@@ -55,8 +55,8 @@ class Params:
     )
     seed: int = 1
     interval: float = 30.0
-    recheck: float = 10.0
-    recheck_fast: float = 5.0
+    recheck: float = DEFAULT_RECHECK
+    recheck_fast: float = DEFAULT_FAST
     suspicion_window: float = 0.0  # 0: four intervals, as the exporter
     slow: float = 5.0
     timeout: float = 10.0

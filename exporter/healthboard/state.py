@@ -132,8 +132,8 @@ def target_health(state: TargetState, config: HealthConfig, now: float | None = 
     """(status, reason, stats) with the operations report's semantics:
     unhealthy when the failure ratio is over the threshold, degraded when p95 is slow or 429s dominate the
     failures; misconfigured when our own key/billing/model name is the cause (never reported as a provider outage);
-    recovering when the ratio is still over the threshold but the latest probes meet the alert rules' recovery
-    gate (RECOVERED_SUCCESSES in a row): the outage is over and its failures are ageing out of the window."""
+    recovering when the ratio is still over the threshold but the latest RECOVERED_SUCCESSES probes succeeded:
+    the outage looks over and its failures are ageing out of the window."""
     stats = window_stats(state.recent(config.window, now))
     if state.paused:
         return "paused", "paused through the API", stats

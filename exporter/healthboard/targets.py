@@ -10,7 +10,7 @@ from pathlib import Path
 
 from healthboard.config import Config, ModelConfig, Price, ProviderConfig
 from healthboard.config import env as config_env
-from healthboard.evidence import Suspicion, extra_probe_factor
+from healthboard.evidence import DEFAULT_FAST, Suspicion, extra_probe_factor
 from healthboard.pricing import ASSUMED_INPUT_TOKENS, ASSUMED_OUTPUT_TOKENS, cost_usd, price_for, probes_per_month
 from healthboard.secrets import Secret
 
@@ -72,18 +72,33 @@ def resolve_api_key(provider: ProviderConfig, environ: Mapping[str, str]) -> tup
             value = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
             return None, f"api_key_file {path} can't be read ({exc.strerror or exc})"
-        if not value:
-            return None, f"api_key_file {path} is empty"
-        return Secret(value), None
+        return _usable_key(value, f"api_key_file {path}")
     if provider.api_key is None:
         return None, "no api_key or api_key_file is configured"
     try:
         value = config_env.expand(provider.api_key, environ)
     except config_env.UnsetVariable as exc:
         return None, f"environment variable {exc.name} is not set"
-    if not value:
-        return None, "api_key is empty"
-    return Secret(value), None
+    return _usable_key(value, "api_key")
+
+
+#: Header names whose values are never credentials (versions, feature flags): not registered as secrets.
+PLAIN_HEADERS = frozenset({"anthropic-version", "anthropic-beta", "openai-beta", "content-type", "accept", "user-agent",
+                           "x-stainless-lang", "api-version"})
+
+
+def _usable_key(value: str, what: str) -> tuple[Secret | None, str | None]:
+    """A key as HTTP can carry it. Surrounding whitespace (a CRLF .env file leaves a trailing \\r) is dropped;
+    a line break or control character inside can't be sent in a header, so the provider is skipped."""
+    stripped = value.strip()
+    if stripped != value:
+        Secret(value)  # the raw form is a secret too, should anything quote it
+    if not stripped:
+        return None, f"{what} is empty"
+    if any(ord(c) < 32 or ord(c) == 127 for c in stripped):
+        Secret(stripped)
+        return None, f"{what} contains a line break or control character; write it on one line"
+    return Secret(stripped), None
 
 
 def resolve_secret(raw: str | None, environ: Mapping[str, str]) -> Secret | None:
@@ -97,6 +112,9 @@ def resolve_secret(raw: str | None, environ: Mapping[str, str]) -> Secret | None
 
 
 def _target(config: Config, provider: ProviderConfig, model: ModelConfig, key: Secret) -> Target:
+    for name, value in provider.headers.items():
+        if name.lower() not in PLAIN_HEADERS and len(value) >= 8:
+            Secret(value)  # extra headers often carry credentials: scrubbed wherever an upstream echoes them
     return Target(
         provider=provider.name,
         kind=provider.kind,
@@ -120,7 +138,7 @@ def _target(config: Config, provider: ProviderConfig, model: ModelConfig, key: S
 
 def suspicion_of(config: Config) -> Suspicion:
     """The adaptive sampling settings of a config (a window of 0: four probe intervals of each target)."""
-    fast = config.recheck_fast_interval if config.recheck_fast_interval is not None else config.recheck_interval / 2
+    fast = config.recheck_fast_interval if config.recheck_fast_interval is not None else min(DEFAULT_FAST, config.recheck_interval)
     return Suspicion(window=config.suspicion_window or 0.0, recheck=config.recheck_interval, fast=fast)
 
 
