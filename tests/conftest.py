@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,6 +28,15 @@ def require_binary(name: str) -> str:
         pytest.fail(message)
     pytest.skip("SKIPPED LOUDLY: " + message)
     raise AssertionError  # unreachable
+
+
+@pytest.fixture(autouse=True)
+def _logging_to_a_live_stream():  # type: ignore[no-untyped-def]
+    """`main()` points the log handler at the sys.stderr of its moment, which capsys closes afterwards."""
+    yield
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and getattr(handler.stream, "closed", False):
+            handler.stream = sys.stderr  # not setStream(): it flushes the closed stream first
 
 
 class Sim:

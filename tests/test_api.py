@@ -165,24 +165,50 @@ async def test_kill_switch(sim: Sim) -> None:
         assert len(list(exporter.recent.newest_first())) > before
 
 
-async def test_reload_good_and_bad(sim: Sim, tmp_path: Path) -> None:
+async def test_reload_good_and_bad(sim: Sim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from healthboard.web import app as web_app
+
+    monkeypatch.setattr(web_app, "RELOAD_MIN_GAP", 0.0)
+    auth = {"Authorization": "Bearer tok-0123456789"}
+    token = "api_token: tok-0123456789\n"
     path = tmp_path / "healthboard.yml"
-    path.write_text(config_text(sim.url, ["openai"], **FAST))
+    path.write_text(config_text(sim.url, ["openai"], **FAST) + token)
     async with exporter_for(path.read_text(), str(path)) as (exporter, url):
-        path.write_text(config_text(sim.url, ["openai", "anthropic"], **FAST))
-        status, body = await post(url + "/-/reload")
+        path.write_text(config_text(sim.url, ["openai", "anthropic"], **FAST) + token)
+        assert (await post(url + "/-/reload"))[0] == 401  # state-changing: the token is required
+        status, body = await post(url + "/-/reload", headers=auth)
         assert status == 200 and body["targets"] == 2
-        path.write_text(config_text(sim.url, ["openai"], **FAST) + "bogus_key: 1\n")
-        status, body = await post(url + "/-/reload")
+        path.write_text(config_text(sim.url, ["openai"], **FAST) + token + "bogus_key: 1\n")
+        status, body = await post(url + "/-/reload", headers=auth)
         assert status == 400 and "unknown key 'bogus_key'" in body["detail"] and str(path) in body["detail"]
         _, metrics = await get(url + "/metrics")
         assert "healthboard_config_last_reload_successful 0.0" in metrics
         assert len(exporter.scheduler.states) == 2  # the old config keeps running
-        path.write_text(config_text(sim.url, ["openai"], **FAST))
-        assert (await post(url + "/-/reload"))[0] == 200
+        path.write_text(config_text(sim.url, ["openai"], **FAST) + token)
+        assert (await post(url + "/-/reload", headers=auth))[0] == 200
         _, metrics = await get(url + "/metrics")
         assert "healthboard_config_last_reload_successful 1.0" in metrics
         assert len(exporter.scheduler.states) == 1
+
+
+async def test_reload_needs_a_token_and_is_rate_limited(sim: Sim, tmp_path: Path) -> None:
+    sim.script("status_pages:\n  p:\n    format: statuspage\n    components: [API]\n")
+    pages = f"status:\n  pages:\n    - {{provider: openai, format: statuspage, url: '{sim.url}/status/p', components: [API]}}\n"
+    path = tmp_path / "healthboard.yml"
+    path.write_text(config_text(sim.url, ["openai"], **FAST) + pages)
+    async with exporter_for(path.read_text(), str(path)) as (_, url):
+        status, body = await post(url + "/-/reload")
+        assert status == 403 and "api_token" in body["error"] and "SIGHUP" in body["error"]
+    path.write_text(config_text(sim.url, ["openai"], **FAST) + pages + "api_token: tok-0123456789\n")
+    async with exporter_for(path.read_text(), str(path)) as (exporter, url):
+        await asyncio.sleep(0.3)
+        polls = exporter.status.polls
+        assert polls == 1
+        answers = [await post(url + "/-/reload", headers={"Authorization": "Bearer tok-0123456789"}) for _ in range(20)]
+        codes = [status for status, _ in answers]
+        assert codes[0] == 200 and set(codes[1:]) == {429}, codes
+        await asyncio.sleep(0.2)
+        assert exporter.status.polls == polls  # reloads never start extra status-page polls
 
 
 async def test_series_exist_from_first_scrape(sim: Sim) -> None:

@@ -57,7 +57,10 @@ async def test_anthropic_headers_and_required_fields(sim: Sim) -> None:
     status, reply, _ = await post(url, {"anthropic-version": "2023-06-01"}, body)
     assert (status, reply["error"]["type"], reply["error"]["message"]) == (401, "authentication_error", "x-api-key header is required")
     status, reply, _ = await post(url, {"Authorization": "Bearer sk-ant-good", "anthropic-version": "2023-06-01"}, body)
-    assert status == 401  # Bearer is not how Anthropic takes keys
+    assert status == 200  # the SDKs' auth_token: Authorization: Bearer is accepted too
+    status, reply, headers = await post(url, {"Authorization": "Bearer invalid-key", "anthropic-version": "2023-06-01"}, body)
+    assert status == 401 and reply["error"]["type"] == "authentication_error"
+    assert headers["request-id"] == reply["request_id"]  # one id per request, header and body alike
     status, reply, _ = await post(url, {"x-api-key": "sk-ant-good"}, body)
     assert (status, reply["error"]["message"]) == (400, "anthropic-version: header is required")
     status, reply, _ = await post(url, {"x-api-key": "sk-ant-good", "anthropic-version": "2023-06-01"}, {k: v for k, v in body.items() if k != "max_tokens"})
@@ -66,6 +69,31 @@ async def test_anthropic_headers_and_required_fields(sim: Sim) -> None:
     status, reply, headers = await post(url, {"x-api-key": "sk-ant-good", "anthropic-version": "2023-06-01"}, body)
     assert status == 200 and reply["type"] == "message" and reply["stop_reason"] == "max_tokens"
     assert headers["request-id"].startswith("req_")
+
+
+async def test_gemini_accepts_proto_snake_case_and_validates_it(sim: Sim) -> None:
+    """google-genai and LiteLLM send snake_case proto field names; the API applies its rules to them alike."""
+    url = f"{sim.url}/v1beta/models/gemini-2.5-pro:generateContent"
+    contents = [{"role": "user", "parts": [{"text": "ping"}]}]
+    status, reply, _ = await post(url, {"x-goog-api-key": "good-key"}, {"contents": contents, "generation_config": {"max_output_tokens": 1, "thinking_config": {"thinking_budget": 0}}})
+    assert status == 400 and "only works in thinking mode" in reply["error"]["message"]
+    status, reply, _ = await post(url, {"x-goog-api-key": "good-key"}, {"contents": contents, "generationConfig": {"thinkingConfig": {"thinkingBudget": 0}}})
+    assert status == 400
+    status, _, _ = await post(url, {"x-goog-api-key": "good-key"}, {"contents": contents, "generation_config": {"max_output_tokens": 1}})
+    assert status == 200
+
+
+async def test_azure_errors_have_azure_shape_and_apim_request_id(sim: Sim) -> None:
+    sim.script("latency: 1ms\nrules:\n  - match: {kind: azure-openai}\n    sequence: [rate_limit, server_error]\n")
+    url = f"{sim.url}/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21"
+    body = {"messages": PING, "max_tokens": 1}
+    status, reply, headers = await post(url, {"api-key": "good-key"}, body)
+    assert status == 429 and reply == {"error": {"code": "429", "message": reply["error"]["message"]}} and "retry after" in reply["error"]["message"]
+    assert headers["Retry-After"] and headers["apim-request-id"]
+    status, reply, _ = await post(url, {"api-key": "good-key"}, body)
+    assert status == 500 and set(reply["error"]) == {"code", "message"}
+    status, reply, headers = await post(url, {"api-key": "invalid-key"}, body)
+    assert status == 401 and reply["error"]["code"] == "401" and headers["apim-request-id"]
 
 
 async def test_gemini_key_rules_and_retired_model(sim: Sim) -> None:

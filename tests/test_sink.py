@@ -78,11 +78,13 @@ async def db(pg_server: Postgres | External) -> AsyncIterator[Database]:
     database = Database(pg_server, name)
     conn = await database.admin()
     await conn.execute("ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON TABLES TO anon, authenticated")
+    await conn.execute("ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON FUNCTIONS TO anon, authenticated")
+    await conn.execute("ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON SEQUENCES TO anon, authenticated")
     await conn.execute("GRANT USAGE ON SCHEMA public TO anon, authenticated")
     await conn.close()
     assert await migrate(database.dsn()) == [p.stem for p in migration_files()]
     conn = await database.admin()
-    for role in ("healthboard_writer", "healthboard_reader", "anon"):
+    for role in ("healthboard_writer", "healthboard_reader", "anon", "authenticated"):
         await conn.execute(f"ALTER ROLE {role} LOGIN PASSWORD 'secret-{role}'")
     await conn.close()
     yield database
@@ -180,6 +182,26 @@ async def test_supabase_api_roles_see_nothing(db: Database) -> None:
 
 
 # -- retention and views -----------------------------------------------------------------------------
+
+
+async def test_supabase_api_roles_cannot_call_the_functions(db: Database) -> None:
+    """Supabase's default privileges grant EXECUTE on new functions to anon and authenticated directly."""
+    for role in ("anon", "authenticated"):
+        conn = await asyncpg.connect(db.dsn(role))
+        try:
+            for call in ("SELECT healthboard_prune()", "SELECT healthboard_prune(2147483647, 2147483647)",
+                         "SELECT healthboard_hide_from_api('llm_checks')"):
+                with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                    await conn.execute(call)
+        finally:
+            await conn.close()
+    conn = await asyncpg.connect(db.dsn("healthboard_writer"))
+    try:
+        assert await conn.fetchval("SELECT healthboard_prune()") == 0  # the sink's role still can
+        with pytest.raises(asyncpg.RaiseError, match="max_batches must be between"):
+            await conn.execute("SELECT healthboard_prune(10000, 2147483647)")
+    finally:
+        await conn.close()
 
 
 async def test_retention_deletes_old_rows_in_batches(db: Database) -> None:

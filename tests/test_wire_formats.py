@@ -11,6 +11,7 @@ from multidict import CIMultiDict
 
 from healthboard.config import parse_config
 from healthboard.prober import WIRE_FORMATS, Reply
+from healthboard.prober.base import retry_after_seconds
 from healthboard.record import ErrorType
 from healthboard.targets import Target, build_plan
 
@@ -33,6 +34,9 @@ def test_documented_reply_is_classified(path: Path) -> None:
     expect = fixture["expect"]
     assert verdict.ok is expect["ok"], verdict
     assert (verdict.error_type.value if verdict.error_type else None) == expect.get("error_type"), verdict
+    if "retry_after" in expect:  # as the engine takes it: the header, else what the body asks for
+        headers = CIMultiDict(fixture["headers"])
+        assert (retry_after_seconds(headers) if headers.get("retry-after") else verdict.retry_after) == expect["retry_after"]
     for field in ("input_tokens", "output_tokens", "request_id"):
         if field in expect:
             assert getattr(verdict, field) == expect[field], (field, verdict)

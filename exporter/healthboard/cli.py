@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -17,15 +18,36 @@ from healthboard.secrets import scrub
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
 
+LOG_LEVELS = ["debug", "info", "warning", "error"]
+LOG_FORMATS = ["text", "json"]
+
+
+def _logging_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
+    """--log-level and --log-format, accepted before the command and after it (the later one wins)."""
+    suppress = {} if defaults else {"default": argparse.SUPPRESS}
+    parser.add_argument("--log-level", choices=LOG_LEVELS, help="default info; debug logs every failed probe",
+                        **({"default": "info"} if defaults else suppress))
+    parser.add_argument("--log-format", choices=LOG_FORMATS, help="text (default): one line per event; json: one JSON object per line",
+                        **({"default": "text"} if defaults else suppress))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="healthboard", description="Synthetic monitor for LLM APIs.")
     parser.add_argument("--version", action="version", version=f"healthboard {__version__}")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    _logging_options(parser, defaults=True)
+    common = argparse.ArgumentParser(add_help=False)
+    _logging_options(common, defaults=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_parser = sub.add_parser
+
+    def command(name: str, **kwargs: object) -> argparse.ArgumentParser:
+        return add_parser(name, parents=[common], **kwargs)  # type: ignore[arg-type]
+
+    sub.add_parser = command  # type: ignore[method-assign]
 
     serve = sub.add_parser("serve", help="probe on schedule and serve /metrics and the JSON API")
     serve.add_argument("--config", "-c", help="config file (default: the built-in default config)")
-    serve.add_argument("--listen", help="HOST:PORT to serve on (default: the config's listen, 0.0.0.0:9464)")
+    serve.add_argument("--listen", help="HOST:PORT to serve on (default: the config's listen, 127.0.0.1:9464)")
     serve.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio",
                        help="event loop (default asyncio's own; uvloop needs the 'fast' extra and measured no better, "
                             "see docs/PERFORMANCE.md)")
@@ -56,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    setup_logging(args.log_level)
+    setup_logging(args.log_level, args.log_format)
     try:
         return _dispatch(args)
     except ConfigError as exc:
@@ -64,6 +86,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader went away (`healthboard once --format json | head -2`): that is not an error of ours;
+        # point stdout at /dev/null so the interpreter's final flush doesn't raise again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -114,7 +114,10 @@ class Metrics:
         )
         self.sink_rows_written = Counter("healthboard_sink_rows_written", "Check records written to Postgres by the sink.", registry=r)
         self.sink_write_errors = Counter("healthboard_sink_write_errors", "Failed batch writes to Postgres (each is retried).", registry=r)
-        self.sink_spool_rows = Gauge("healthboard_sink_spool_rows", "Check records waiting in the on-disk spool.", registry=r)
+        self.sink_spool_rows = Gauge("healthboard_sink_spool_rows", "Check records waiting to be written: in the on-disk spool, or in memory while the disk refuses them.", registry=r)
+        self.sink_spool_errors = Counter(
+            "healthboard_sink_spool_errors", "Records the on-disk spool refused (disk full, I/O error); they wait in memory.", registry=r
+        )
         self.sink_dropped_rows = Counter(
             "healthboard_sink_dropped_rows", "Records dropped from the spool because it reached spool_max_rows (oldest first).", registry=r
         )

@@ -48,20 +48,28 @@ def run(main: Coroutine[Any, Any, int], loop: str = "asyncio") -> int:
         return runner.run(main)
 
 
+#: A client must send a complete request within this many seconds of connecting (or of its previous response
+#: on a kept-alive connection), or it is disconnected: slow clients can't hold connections open. aiohttp
+#: closes a connection whose request hasn't arrived by its keep-alive deadline (aiohttp >= 3.14; tests/
+#: test_faults.py holds a trickling client to it).
+REQUEST_TIMEOUT = 10.0
+
+
 def parse_listen(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"listen address {value!r} is not HOST:PORT (e.g. 0.0.0.0:9464)")
+        raise ValueError(f"listen address {value!r} is not HOST:PORT (e.g. 127.0.0.1:9464)")
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
 @contextlib.asynccontextmanager
 async def running_exporter(config: Config, plan: Plan, config_path: str | None, listen: str,
-                           environ: Mapping[str, str] | None = None, engine: ProbeEngine | None = None) -> AsyncIterator[tuple[Exporter, str]]:
+                           environ: Mapping[str, str] | None = None, engine: ProbeEngine | None = None,
+                           request_timeout: float = REQUEST_TIMEOUT) -> AsyncIterator[tuple[Exporter, str]]:
     """Start the exporter (scheduler + HTTP); yield (exporter, base URL)."""
     host, port = parse_listen(listen)
     exporter = Exporter(config_path, config, plan, engine or ProbeEngine(config.max_body_bytes), environ=environ)
-    runner = web.AppRunner(make_app(exporter), access_log=None, shutdown_timeout=2.0)
+    runner = web.AppRunner(make_app(exporter), access_log=None, shutdown_timeout=2.0, keepalive_timeout=request_timeout)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:
@@ -121,6 +129,6 @@ async def run_once(plan: Plan, config: Config, engine: ProbeEngine | None = None
         sink.submit_many(records)
         sink.start()
         if not await sink.flush(timeout=config.sink.connect_timeout + 10 if config.sink else 10):
-            log.warning("sink: %d records could not be written yet; they stay in %s for the next run", sink.spool.count, sink.spool.path)
+            log.warning("sink: %d records could not be written yet; they stay in %s for the next run", sink.waiting, sink.spool.path)
         await sink.stop(flush_timeout=0)
     return records

@@ -17,12 +17,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections.abc import Callable
 
 from healthboard.evidence import Suspicion, is_suspicious
 from healthboard.metrics import Metrics
 from healthboard.prober.engine import ProbeEngine
-from healthboard.record import BACKOFF_TYPES, CheckRecord
+from healthboard.record import BACKOFF_TYPES, CheckRecord, ErrorType
+from healthboard.secrets import scrub
 from healthboard.state import TargetState
 from healthboard.targets import Target
 
@@ -64,6 +66,11 @@ class Scheduler:
         self._offsets: dict[str, float] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._resumed: dict[str, asyncio.Event] = {}
+        # A probe in flight is never cancelled by a reload (it is billed; its record must arrive): a changed
+        # target picks up its new settings after it, a removed one ends after it.
+        self._in_flight: dict[str, int] = {}
+        self._retarget: set[str] = set()
+        self._retired: dict[str, TargetState] = {}
         self._semaphore = asyncio.Semaphore(concurrency)
         self._epoch = asyncio.get_running_loop().time()
         self._started = False
@@ -85,7 +92,11 @@ class Scheduler:
             self.backoff_max = backoff_max
         wanted = {t.id: t for t in targets}
         for target_id in [i for i in self.states if i not in wanted]:
-            self._stop(target_id)
+            if target_id in self._in_flight:
+                self._retired[target_id] = self.states[target_id]  # its task ends once the probe is recorded
+                self._tasks.pop(target_id, None)
+            else:
+                self._stop(target_id)
             del self.states[target_id]
             self.metrics.remove_target(target_id)
         self._offsets = spread_offsets(targets)
@@ -100,7 +111,10 @@ class Scheduler:
                 state.effective_interval = target.interval
                 state.backoff_level = 0
                 self.metrics.add_target(target)
-                self._stop(target.id)
+                if target.id in self._in_flight:
+                    self._retarget.add(target.id)  # new timing once the probe in flight is recorded
+                else:
+                    self._stop(target.id)
             self.metrics.set_paused(target.id, self.states[target.id].paused)
         self.metrics.targets.set(len(targets))
         if self._started:
@@ -119,12 +133,20 @@ class Scheduler:
             if target_id not in self._tasks:
                 self._start(target_id)
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 15.0) -> None:
+        """Stop probing. Probes in flight may finish (up to ``grace`` seconds) so that their records, already
+        paid for, reach the listeners; the rest stop at once."""
         self._started = False
-        tasks = list(self._tasks.values())
-        for target_id in list(self._tasks):
-            self._stop(target_id)
-        await asyncio.gather(*tasks, return_exceptions=True)
+        tasks, self._tasks = self._tasks, {}
+        busy = [task for target_id, task in tasks.items() if target_id in self._in_flight]
+        for target_id, task in tasks.items():
+            if target_id not in self._in_flight:
+                task.cancel()
+        if busy:
+            _, late = await asyncio.wait(busy, timeout=grace)
+            for task in late:
+                task.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
 
     def _start(self, target_id: str) -> None:
         self._resumed.setdefault(target_id, asyncio.Event())
@@ -167,7 +189,9 @@ class Scheduler:
         next_regular = self.next_tick(target_id, loop.time(), first=True)
         next_recheck: float | None = None
         while True:
-            state = self.states[target_id]
+            state = self.states.get(target_id)
+            if state is None or self._tasks.get(target_id) is not asyncio.current_task():
+                return  # removed (or replaced) while its last probe ran
             scheduled = next_recheck is None or next_recheck >= next_regular
             due = next_regular if scheduled else next_recheck
             assert due is not None
@@ -180,7 +204,14 @@ class Scheduler:
                 continue
             async with self._semaphore:
                 self.metrics.lag.observe(max(0.0, loop.time() - due))
-                record = await self.engine.probe(state.target, scheduled=scheduled)
+                self._in_flight[target_id] = self._in_flight.get(target_id, 0) + 1
+                try:
+                    record = await self._probe(state.target, scheduled)
+                finally:
+                    self._in_flight[target_id] -= 1
+                    if not self._in_flight[target_id]:
+                        del self._in_flight[target_id]
+            state = self._retired.pop(target_id, None) or self.states.get(target_id, state)
             state.record(record)
             for listener in self.listeners:
                 try:
@@ -201,7 +232,22 @@ class Scheduler:
                 next_regular = self._after(state, target_id, now, record)
             if next_recheck is not None and next_recheck > next_regular - (next_recheck - now) / 2:
                 next_recheck = None  # the regular tick comes soon enough
+            if target_id in self._retarget:  # reconfigured while probing: the new target's grid from here
+                self._retarget.discard(target_id)
+                next_regular, next_recheck = self.next_tick(target_id, now), None
             self.metrics.set_interval(target_id, state.effective_interval)
+
+    async def _probe(self, target: Target, scheduled: bool) -> CheckRecord:
+        """The engine's record, or, should it raise (a bug: it turns every outcome into a record), a record of
+        error type ``other`` saying so: a target must never stop probing silently."""
+        try:
+            return await self.engine.probe(target, scheduled=scheduled)
+        except Exception as exc:  # noqa: BLE001 - see above
+            log.exception("probe of %s failed inside the exporter; recorded as error type other", target.id)
+            return CheckRecord(ts=time.time(), provider=target.provider, model=target.model, region=target.region,
+                               check=target.check, ok=False, http_status=None, error_type=ErrorType.OTHER,
+                               error_message=scrub(f"internal error: {type(exc).__name__}: {exc}")[:300], latency_ms=0.0,
+                               scheduled=scheduled)
 
     def _after(self, state: TargetState, target_id: str, now: float, record: CheckRecord) -> float:
         if state.backoff_level == 0:

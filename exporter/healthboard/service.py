@@ -17,12 +17,22 @@ from healthboard.secrets import REDACTED, Secret
 from healthboard.state import RecentChecks, TargetState
 from healthboard.status.poller import StatusPoller
 from healthboard.targets import Plan, build_plan
+from healthboard.transitions import TransitionLog
 
 log = logging.getLogger(__name__)
 
 
 class NoTargets(ConfigError):
     """The config is valid but nothing can be probed (every provider skipped)."""
+
+    headline = "nothing to probe"
+
+    def report(self) -> str:
+        skipped = [p for p in self.problems if p[0].startswith("provider ")]
+        lines = [f"{self.source}: nothing to probe: {len(skipped)} provider{'s' if len(skipped) != 1 else ''} skipped"
+                 if skipped else f"{self.source}: nothing to probe: no providers configured"]
+        lines += [f"  {where}: {what}" for where, what in self.problems]
+        return "\n".join(lines)
 
 
 def plan_or_fail(config: Config, source: str, environ: Mapping[str, str] | None = None) -> Plan:
@@ -64,7 +74,7 @@ class Exporter:
             engine, self.metrics, concurrency=config.concurrency, suspicion=plan.suspicion,
             slow_threshold=config.slow_threshold, backoff_max=config.backoff_max
         )
-        self.scheduler.listeners += [self.metrics.on_record, self._remember]
+        self.scheduler.listeners += [self.metrics.on_record, self._remember, TransitionLog()]
         self.sink = build_sink(config, config_path or "<config>", self.metrics, environ)
         if self.sink is not None:
             self.scheduler.listeners.append(self.sink.submit)
@@ -172,6 +182,10 @@ def build_sink(config: Config, source: str, metrics: Metrics, environ: Mapping[s
     if config.sink is None:
         return None
     from healthboard.sink import PostgresSink, resolve_dsn
+    from healthboard.sink.spool import SpoolUnusable
 
     dsn = resolve_dsn(config.sink, os.environ if environ is None else environ, source)
-    return PostgresSink(config.sink, dsn, metrics)
+    try:
+        return PostgresSink(config.sink, dsn, metrics)
+    except SpoolUnusable as exc:
+        raise ConfigError(source, [("sink.spool_dir", str(exc))]) from None

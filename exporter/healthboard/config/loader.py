@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,16 @@ from pydantic import ValidationError
 
 from healthboard.config import env
 from healthboard.config.model import KINDS, Config
+from healthboard.secrets import REDACTED, scrub
+
+#: An opaque token in a config error is probably a credential in the wrong place: it is never quoted back.
+#: Opaque: 24+ letters, digits, "_" or "-" with upper case, lower case and digits all present (API keys of
+#: every provider look so; paths and names rarely do).
+_OPAQUE = re.compile(r"(?<![A-Za-z0-9_\-])(?=[A-Za-z0-9_\-]*[A-Z])(?=[A-Za-z0-9_\-]*[a-z])(?=[A-Za-z0-9_\-]*[0-9])[A-Za-z0-9_\-]{24,}(?![A-Za-z0-9_\-])")
+
+
+def scrub_config_text(text: str) -> str:
+    return _OPAQUE.sub(REDACTED, scrub(text))
 
 #: Values resolved when targets are built (so an unset key skips its provider instead of failing the file).
 _LAZY_KEYS = frozenset({"api_key", "api_token", "dsn"})
@@ -26,10 +37,15 @@ class ConfigError(Exception):
         self.problems = problems
         super().__init__(self.report())
 
+    headline = "invalid configuration"
+
     def report(self) -> str:
-        lines = [f"{self.source}: invalid configuration ({len(self.problems)} problem{'s' if len(self.problems) != 1 else ''})"]
+        """Every problem on a line of its own, secrets and anything shaped like a key scrubbed (a key pasted into
+        the wrong field must not be quoted back)."""
+        count = f"{len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}"
+        lines = [f"{self.source}: {self.headline} ({count})"]
         lines += [f"  {where}: {what}" for where, what in self.problems]
-        return "\n".join(lines)
+        return scrub_config_text("\n".join(lines))
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -170,7 +186,8 @@ def _expand_env(data: Any, root: yaml.Node | None, source: str, environ: Mapping
 def parse_config(text: str, source: str = "<config>", environ: Mapping[str, str] | None = None) -> Config:
     data, root = parse_yaml(text, source)
     if data is None:
-        data = {}
+        raise ConfigError(source, [("file", "is empty: write at least `providers:` (see the README's configuration reference), "
+                                            "or run without --config for the built-in default")])
     if not isinstance(data, dict):
         raise ConfigError(source, [("line 1", "the file must be a YAML mapping (key: value), see the README's configuration reference")])
     data = _expand_env(data, root, source, os.environ if environ is None else environ, [])
@@ -188,16 +205,40 @@ def parse_config(text: str, source: str = "<config>", environ: Mapping[str, str]
                 line, path = _locate(root, loc)
             problems.append((f"line {line} ({_dotted(path)})", _hint(error, path)))
         raise ConfigError(source, problems) from None
-    _check_references(config, root, source)
+    _check_across(config, root, source)
     return config
 
 
-def _check_references(config: Config, root: yaml.Node | None, source: str) -> None:
-    """Names that must refer to something elsewhere in the file."""
+def _where(root: yaml.Node | None, path: list[Any]) -> str:
+    line, found = _locate(root, path)
+    return f"line {line} ({_dotted(found)})"
+
+
+def _check_across(config: Config, root: yaml.Node | None, source: str) -> None:
+    """Checks across fields and providers, all reported at once, each at its own line: duplicate providers and
+    models, a timeout not shorter than its interval, names that must refer to something elsewhere."""
     names = [p.name for p in config.providers]
     problems = []
+    first: dict[str, int] = {}
+    for i, provider in enumerate(config.providers):
+        if provider.name in first:
+            problems.append((_where(root, ["providers", i, "name"]),
+                             f"provider name {provider.name!r} is used twice (first at {_where(root, ['providers', first[provider.name], 'name'])}); names must be unique"))
+        first.setdefault(provider.name, i)
+        seen: dict[tuple[str, str], int] = {}
+        for j, model in enumerate(provider.models):
+            key = (model.name, model.check)
+            if key in seen:
+                problems.append((_where(root, ["providers", i, "models", j]),
+                                 f"model {model.name!r} (check {model.check!r}) is listed twice in provider {provider.name!r}; remove one"))
+            seen.setdefault(key, j)
+            interval = model.interval or provider.interval or config.interval
+            timeout = model.timeout or provider.timeout or config.timeout
+            if timeout >= interval:
+                problems.append((_where(root, ["providers", i, "models", j]),
+                                 f"{provider.name}/{model.name}: timeout {timeout:g}s must be shorter than interval {interval:g}s"))
     for i, page in enumerate(config.status.pages):
-        if page.provider not in names:
+        if page.provider not in first:
             path = ["status", "pages", i, "provider"]
             line, _ = _locate(root, path)
             close = difflib.get_close_matches(page.provider, names, n=1)

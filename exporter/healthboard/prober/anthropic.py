@@ -1,9 +1,10 @@
 """Anthropic Messages API: ``POST {base_url}/v1/messages`` with ``x-api-key`` and ``anthropic-version``.
 
 Errors are ``{"type": "error", "error": {"type", "message"}, "request_id"}``. ``overloaded_error`` (529)
-is an explicit overload; spend limits come as 429 ``rate_limit_error`` with
-``error.details.error_code == "enforced_spend_limit_reached"``, as 400 ``invalid_request_error`` naming the
-limit or credit balance, or as 402 ``billing_error``: all quota.
+is an explicit overload; spend limits come as 429 ``rate_limit_error`` with ``error.details.error_code``
+``enforced_spend_limit_reached`` or ``contract_spend_limit_reached`` (or a message naming the monthly spend
+limit), as 400 ``invalid_request_error`` naming the limit or credit balance, or as 402 ``billing_error``: all
+quota. The ``request-id`` header is the request id (the body's ``request_id`` when the header is missing).
 """
 
 from __future__ import annotations
@@ -52,9 +53,10 @@ class AnthropicWire(WireFormat):
         kind = str(error.get("type") or "")
         message = str(error.get("message") or "").lower()
         details = error.get("details") if isinstance(error.get("details"), dict) else {}
-        if kind == "billing_error" or status == 402 or details.get("error_code") == "enforced_spend_limit_reached":
-            return ErrorType.QUOTA
-        if kind == "invalid_request_error" and any(h in message for h in _SPEND_HINTS):
+        code = str(details.get("error_code") or error.get("error_code") or "")
+        if kind == "billing_error" or status == 402 or code.endswith("spend_limit_reached"):
+            return ErrorType.QUOTA  # enforced_ (workspace) and contract_ (organisation) spend limits alike
+        if kind in ("invalid_request_error", "rate_limit_error") and any(h in message for h in _SPEND_HINTS):
             return ErrorType.QUOTA
         if kind == "overloaded_error":
             return ErrorType.OVERLOADED

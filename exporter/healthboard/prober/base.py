@@ -41,6 +41,21 @@ class Verdict:
     input_tokens: int | None = None
     output_tokens: int | None = None
     request_id: str | None = None
+    retry_after: float | None = None  # seconds the body asks us to wait (Gemini's RetryInfo); headers win
+
+
+#: Phrases of billing exhaustion any upstream may relay inside another error's message (LiteLLM turns an
+#: OpenAI ``insufficient_quota`` into ``{"type": "throttling_error", "code": "429"}`` and keeps only the
+#: message). Error *codes* only, and phrasings no rate limit uses: "exceeded your current quota" is not here,
+#: because Gemini says it of per-minute limits too.
+RELAYED_QUOTA_PHRASES = ("insufficient_quota", "billing_hard_limit_reached", "billing_not_active", "insufficient balance",
+                         "credit balance is too low", "prepayment credits", "credits are depleted", "spend limit",
+                         "spend_limit_reached")
+
+
+def relayed_quota(message: str) -> bool:
+    lowered = message.lower()
+    return any(phrase in lowered for phrase in RELAYED_QUOTA_PHRASES)
 
 
 def json_request(url: str, headers: dict[str, str], payload: dict[str, Any]) -> Request:
@@ -69,6 +84,8 @@ def status_error_type(status: int) -> ErrorType:
         return ErrorType.AUTH
     if status == 404:
         return ErrorType.NOT_FOUND
+    if status == 402:  # Payment Required: billing, whoever says it (DeepSeek "Insufficient Balance", Gemini prepayment)
+        return ErrorType.QUOTA
     if status == 429:
         return ErrorType.RATE_LIMIT
     if status == 529:
@@ -141,7 +158,7 @@ class WireFormat:
             message = self.error_message(data) if isinstance(data, dict) else None
             if message is None:
                 message = f"HTTP {reply.status}" + ("" if data is not None else " (body is not JSON)")
-            verdict = Verdict(False, error_type, message)
+            verdict = Verdict(False, error_type, message, retry_after=self.body_retry_after(data) if isinstance(data, dict) else None)
         if verdict.message:
             verdict.message = short(verdict.message)
         verdict.request_id = request_id_from(reply.headers) or (short(self.body_request_id(data))[:128] if isinstance(data, dict) and self.body_request_id(data) else None)
@@ -164,6 +181,10 @@ class WireFormat:
         return None
 
     def body_request_id(self, data: dict[str, Any]) -> str | None:
+        return None
+
+    def body_retry_after(self, data: dict[str, Any]) -> float | None:
+        """Seconds to wait that an error body asks for (headers, when present, win)."""
         return None
 
     def ratelimit(self, headers: Mapping[str, str]) -> dict[str, float]:

@@ -29,6 +29,7 @@ from healthboard.pricing import cost_usd
 from healthboard.prober import WIRE_FORMATS
 from healthboard.prober.base import Reply, request_id_from, retry_after_seconds, short
 from healthboard.record import CheckRecord, ErrorType
+from healthboard.secrets import scrub
 from healthboard.targets import Target
 
 log = logging.getLogger(__name__)
@@ -240,24 +241,8 @@ class ProbeEngine:
                     status, headers = response.status, response.headers
                     body, error = await self._read_body(response)
                     stamps.end = clock()
-        except TimeoutError:
-            error = (ErrorType.TIMEOUT, f"no complete response within {target.timeout:g}s; stalled in {stamps.stalled_in()}")
-        except aiohttp.ClientConnectorDNSError as exc:
-            error = (ErrorType.DNS, f"DNS lookup failed: {exc.os_error}")
-        except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientConnectorSSLError, aiohttp.ClientSSLError) as exc:
-            error = (ErrorType.TLS, f"TLS failed: {_reason(exc)}")
-        except aiohttp.ClientConnectorError as exc:
-            error = (ErrorType.CONNECT, f"connection failed: {_reason(exc)}")
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError) as exc:
-            error = (ErrorType.CONNECT, f"connection lost: {_reason(exc)}")
-        except aiohttp.ClientResponseError as exc:
-            error = (ErrorType.INVALID_RESPONSE, f"malformed HTTP response: {exc.message}")
-        except ssl.SSLError as exc:
-            error = (ErrorType.TLS, f"TLS failed: {exc.reason or exc}")
-        except OSError as exc:
-            error = (ErrorType.CONNECT, f"connection failed: {exc.strerror or exc}")
-        except aiohttp.ClientError as exc:
-            error = (ErrorType.OTHER, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - every outcome is a record; EXCEPTIONS says which
+            error = classify_exception(exc, target, stamps)
         finally:
             _stamps.reset(token)
         latency_ms = (stamps.finished() - stamps.start) * 1000
@@ -279,15 +264,18 @@ class ProbeEngine:
             if status == 429 or status == 503:
                 record.retry_after = retry_after_seconds(headers)
         if error is not None:
-            record.error_type, record.error_message = error[0], short(error[1])
+            record.error_type, record.error_message = error[0], scrub(short(error[1]))
             if status is not None:
-                record.request_id = request_id_from(headers)
+                record.request_id = _clean(request_id_from(headers))
             return record
         verdict = wire.judge(Reply(status or 0, headers, body))
         record.ok = verdict.ok
         record.error_type = verdict.error_type
-        record.error_message = verdict.message
-        record.request_id = verdict.request_id
+        # what the upstream says goes everywhere (/api/checks, Postgres): never a credential it echoed
+        record.error_message = _clean(verdict.message)
+        record.request_id = _clean(verdict.request_id)
+        if record.retry_after is None and verdict.retry_after is not None:
+            record.retry_after = verdict.retry_after  # e.g. Gemini's RetryInfo, when no Retry-After header came
         record.input_tokens = verdict.input_tokens
         record.output_tokens = verdict.output_tokens
         record.cost_usd = cost_usd(target.price, verdict.input_tokens, verdict.output_tokens)
@@ -305,6 +293,37 @@ class ProbeEngine:
                 return b"", (ErrorType.INVALID_RESPONSE, f"body is over the {cap}-byte cap")
             chunks.append(chunk)
         return b"".join(chunks), None
+
+
+#: How an exception during a probe reads, by type, most specific first: (types, error type, message).
+EXCEPTIONS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], ErrorType, Any], ...] = (
+    (TimeoutError, ErrorType.TIMEOUT,
+     lambda exc, target, stamps: f"no complete response within {target.timeout:g}s; stalled in {stamps.stalled_in()}"),
+    (aiohttp.ClientConnectorDNSError, ErrorType.DNS, lambda exc, *_: f"DNS lookup failed: {exc.os_error}"),
+    ((aiohttp.ClientConnectorCertificateError, aiohttp.ClientConnectorSSLError, aiohttp.ClientSSLError), ErrorType.TLS,
+     lambda exc, *_: f"TLS failed: {_reason(exc)}"),
+    (aiohttp.ClientConnectorError, ErrorType.CONNECT, lambda exc, *_: f"connection failed: {_reason(exc)}"),
+    ((aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError), ErrorType.CONNECT,
+     lambda exc, *_: f"connection lost: {_reason(exc)}"),
+    (aiohttp.ClientResponseError, ErrorType.INVALID_RESPONSE, lambda exc, *_: f"malformed HTTP response: {exc.message}"),
+    (ssl.SSLError, ErrorType.TLS, lambda exc, *_: f"TLS failed: {exc.reason or exc}"),
+    (OSError, ErrorType.CONNECT, lambda exc, *_: f"connection failed: {exc.strerror or exc}"),
+    (aiohttp.ClientError, ErrorType.OTHER, lambda exc, *_: f"{type(exc).__name__}: {exc}"),
+)
+
+
+def classify_exception(exc: Exception, target: Target, stamps: Stamps) -> tuple[ErrorType, str]:
+    """The record's error for an exception raised while probing. Anything not in EXCEPTIONS is a bug of ours
+    or of the request we built (e.g. a header value with a line break): error type ``other``, logged."""
+    for types, error_type, message in EXCEPTIONS:
+        if isinstance(exc, types):
+            return error_type, message(exc, target, stamps)
+    log.warning("probe of %s raised %s: %s", target.id, type(exc).__name__, scrub(str(exc)))
+    return ErrorType.OTHER, scrub(f"the probe could not be sent: {type(exc).__name__}: {exc}")
+
+
+def _clean(text: str | None) -> str | None:
+    return scrub(text) if text else text
 
 
 def _watch(response: aiohttp.ClientResponse, stamps: Stamps) -> None:

@@ -3,7 +3,9 @@
 The key travels in the ``x-goog-api-key`` header, never in the URL (where it would leak into logs and
 error messages). Errors are ``{"error": {"code", "message", "status", "details": [...]}}``; an invalid key is
 400 INVALID_ARGUMENT with an ErrorInfo reason ``API_KEY_INVALID``; a 503 UNAVAILABLE saying the model is
-overloaded is an explicit overload; a 429 whose QuotaFailure names a per-day quota is quota.
+overloaded is an explicit overload; a 429 whose QuotaFailure names a per-day quota is quota, and so is a 402
+RESOURCE_EXHAUSTED "prepayment credits are depleted" (a 429 in its older form). A 429's RetryInfo
+``retryDelay`` ("37s") paces the backoff; ``responseId`` is the request id.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from healthboard.prober.base import Request, Verdict, WireFormat, as_int, json_request
+from healthboard.prober.base import Request, Verdict, WireFormat, as_int, json_request, relayed_quota
 from healthboard.record import ErrorType
 from healthboard.targets import Target
 
@@ -61,6 +63,8 @@ class GeminiWire(WireFormat):
         reasons = {str(d.get("reason")) for d in details if d.get("reason")}
         if reasons & _AUTH_REASONS or state in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
             return ErrorType.AUTH
+        if status == 402 or relayed_quota(message):  # "prepayment credits are depleted" (402, or 429 before)
+            return ErrorType.QUOTA
         if status == 429:
             quota_ids = [
                 str(v.get("quotaId", "")) for d in details for v in (d.get("violations") or []) if isinstance(v, dict)
@@ -71,3 +75,16 @@ class GeminiWire(WireFormat):
         if status == 503 and "overloaded" in message:
             return ErrorType.OVERLOADED
         return super().error_type(status, data, headers)
+
+    def body_request_id(self, data: dict[str, Any]) -> str | None:
+        value = data.get("responseId")
+        return value if isinstance(value, str) else None
+
+    def body_retry_after(self, data: dict[str, Any]) -> float | None:
+        for detail in _details(data):
+            if str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
+                delay = detail.get("retryDelay")
+                match = re.fullmatch(r"(\d+(?:\.\d+)?)s", delay) if isinstance(delay, str) else None
+                if match:
+                    return float(match.group(1))
+        return None

@@ -2,7 +2,9 @@
 (xAI, Mistral, Groq, DeepSeek, OpenRouter, vLLM, LiteLLM, Ollama…), plus the Azure OpenAI variant.
 
 Errors are ``{"error": {"message", "type", "param", "code"}}``; a 429 with code/type
-``insufficient_quota`` is billing exhaustion (quota), any other 429 a rate limit.
+``insufficient_quota`` is billing exhaustion (quota), any other 429 a rate limit. HTTP 402 (DeepSeek's
+"Insufficient Balance") is quota, and so is a gateway's error whose message relays a billing code (LiteLLM
+turns ``insufficient_quota`` into a 429 ``throttling_error``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from healthboard.prober.base import Request, Verdict, WireFormat, as_int, json_request
+from healthboard.prober.base import Request, Verdict, WireFormat, as_int, json_request, relayed_quota
 from healthboard.record import ErrorType
 from healthboard.targets import Target
 
@@ -64,7 +66,9 @@ class OpenAIWire(WireFormat):
         error = data.get("error") if isinstance(data.get("error"), dict) else {}
         code, kind = str(error.get("code") or ""), str(error.get("type") or "")
         message = str(error.get("message") or "").lower()
-        if code in _QUOTA_CODES or kind in _QUOTA_CODES:
+        if code in _QUOTA_CODES or kind in _QUOTA_CODES or status == 402:
+            return ErrorType.QUOTA
+        if status in (400, 403, 429) and relayed_quota(message):  # a gateway relaying an upstream's billing error
             return ErrorType.QUOTA
         if status in (401, 403):
             return ErrorType.AUTH

@@ -18,12 +18,12 @@ from healthboard.config.loader import ConfigError, parse_yaml
 from healthboard.simulator.status import StatusPageScript
 
 FaultName = Literal[
-    "unauthorized", "forbidden", "rate_limit", "quota", "server_error", "unavailable", "overloaded", "not_found",
-    "error_envelope", "malformed_json", "oversized", "empty", "hang", "trickle", "reset",
+    "unauthorized", "forbidden", "rate_limit", "quota", "payment_required", "spend_limit", "gateway_quota", "server_error",
+    "unavailable", "overloaded", "not_found", "error_envelope", "malformed_json", "oversized", "empty", "hang", "trickle", "reset",
 ]
 Outcome = Literal[
-    "ok", "unauthorized", "forbidden", "rate_limit", "quota", "server_error", "unavailable", "overloaded", "not_found",
-    "error_envelope", "malformed_json", "oversized", "empty", "hang", "trickle", "reset",
+    "ok", "unauthorized", "forbidden", "rate_limit", "quota", "payment_required", "spend_limit", "gateway_quota", "server_error",
+    "unavailable", "overloaded", "not_found", "error_envelope", "malformed_json", "oversized", "empty", "hang", "trickle", "reset",
 ]
 
 

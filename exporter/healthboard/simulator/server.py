@@ -118,14 +118,14 @@ class Simulator:
         key = wire.key_of(request)
         kind_hint = "azure-openai" if "deployment" in request.match_info else wire.kind
         if key is None or not self.scenario.accepts_key(kind_hint, key):
-            return self._send(wire.reject_key(key), wire)
+            return self._send(wire.reject_key(key, kind_hint), wire, kind_hint)
         try:
             call = await wire.validate(request, self.scenario.known_models(kind_hint))
             if self.scenario.is_retired(call.model):
                 call.key = key
                 raise Rejected(wire.fault("not_found", call, 0))
         except Rejected as rejected:
-            return self._send(rejected.reply, wire)
+            return self._send(rejected.reply, wire, kind_hint)
         call.key = key
         prefix = request.match_info.get("prefix")
         outcome, latency, rule = self.decide(call.kind, call.model, prefix)
@@ -144,16 +144,19 @@ class Simulator:
         if outcome == "malformed_json":
             return self._send(Reply(200, b'{"id": "truncated", "choices": [{"message": {"content": "po'), wire)
         if outcome == "oversized":
-            body = wire.success(call, "x" * (2 * 1024 * 1024))
-            return self._send(body, wire)
+            # 2 MiB of valid JSON whatever the model (a reasoning model's reply carries no text): trailing
+            # whitespace is allowed after a JSON value
+            reply = wire.success(call, "x" * (2 * 1024 * 1024))
+            encoded = reply.encode()
+            return self._send(Reply(reply.status, encoded + b" " * max(0, 2 * 1024 * 1024 - len(encoded)), reply.headers), wire, call.kind)
         if outcome == "trickle":
             return await self._trickle(request, wire.success(call, self.scenario.reply_text), wire, rule)
         if outcome in ("ok", "empty"):
-            return self._send(wire.success(call, "" if outcome == "empty" else self.scenario.reply_text), wire)
-        return self._send(wire.fault(outcome, call, rule.retry_after if rule else 2.0), wire)
+            return self._send(wire.success(call, "" if outcome == "empty" else self.scenario.reply_text), wire, call.kind)
+        return self._send(wire.fault(outcome, call, rule.retry_after if rule else 2.0), wire, call.kind)
 
-    def _send(self, reply: Reply, wire: SimWire) -> web.Response:
-        headers = {**wire.common_headers(), **reply.headers}
+    def _send(self, reply: Reply, wire: SimWire, kind: str | None = None) -> web.Response:
+        headers = wire.headers_for(reply, kind or wire.kind)
         headers.setdefault("content-type", "application/json")
         return web.Response(status=reply.status, body=reply.encode(), headers=headers)
 

@@ -14,6 +14,9 @@ statement outlives its transaction.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
+import itertools
 import json
 import logging
 import socket
@@ -107,6 +110,27 @@ def _columns(rows: list[list[Any]]) -> list[list[Any]]:
     return columns
 
 
+#: A retention run (healthboard_prune(): batches of deletes) may take this long before it is abandoned.
+PRUNE_TIMEOUT = 300.0
+#: Records held in memory at most while the spool's disk refuses them (about 300 bytes each).
+OVERFLOW_MAX_ROWS = 100_000
+
+#: What a failed write means, by exception type (the first match wins), for the log line.
+_HINTS: tuple[tuple[type[BaseException], str], ...] = (
+    (TimeoutError, "no answer within {timeout:g}s: the connection was discarded"),
+    (asyncpg.UndefinedTableError, "the schema is missing: run `healthboard migrate`"),
+    (asyncpg.InsufficientPrivilegeError, "the role lacks INSERT on llm_checks: use healthboard_writer, see supabase-sink/README.md"),
+    (asyncpg.InvalidPasswordError, "the database refused the password in sink.dsn"),
+    (OSError, "the database is unreachable"),
+)
+
+
+def _failure(exc: BaseException, timeout: float) -> str:
+    hint = next((h for kind, h in _HINTS if isinstance(exc, kind)), "")
+    text = scrub(f"{type(exc).__name__}: {exc}") if str(exc) else type(exc).__name__
+    return f"{text} ({hint.format(timeout=timeout)})" if hint else text
+
+
 class PostgresSink:
     def __init__(self, config: SinkConfig, dsn: Secret, metrics: Metrics) -> None:
         self.config = config
@@ -122,6 +146,12 @@ class PostgresSink:
         self._pg_cron: bool | None = None
         self._last_prune = 0.0
         self._dropped_logged = 0.0
+        # Records the spool couldn't take (disk full, I/O error), oldest first, in memory until it can again
+        # or the database takes them directly. Bounded; past the bound the oldest are dropped and counted.
+        self._overflow: collections.deque[str] = collections.deque()
+        self._overflow_max = min(config.spool_max_rows, OVERFLOW_MAX_ROWS)
+        self._spool_error_logged = float("-inf")
+        self._prune_task: asyncio.Task[None] | None = None
 
     # -- listener ---------------------------------------------------------------------------------
 
@@ -135,9 +165,60 @@ class PostgresSink:
         """Status poller listener: status changes and official incidents, through the same spool."""
         self._spool([event_to_row(event)])
 
+    @property
+    def waiting(self) -> int:
+        """Records not yet in Postgres: spooled on disk plus held in memory while the disk refuses them."""
+        return self.spool.count + len(self._overflow)
+
     def _spool(self, payloads: list[str]) -> None:
-        dropped = self.spool.append(payloads)
-        self.metrics.sink_spool_rows.set(self.spool.count)
+        self._drained.clear()
+        if self._overflow:
+            self._overflow.extend(payloads)  # keep the order: these go after what is waiting in memory
+            self._trim_overflow()
+            self._move_overflow()
+            return
+        try:
+            dropped = self.spool.append(payloads)
+        except sqlite3.Error as exc:
+            self._spool_failed(exc)
+            self._overflow.extend(payloads)
+            self._trim_overflow()
+            self._wake.set()
+            return
+        self._spooled(dropped)
+
+    def _move_overflow(self) -> bool:
+        """Try to move the records held in memory into the spool; True when none are left."""
+        if not self._overflow:
+            return True
+        try:
+            dropped = self.spool.append(list(self._overflow))
+        except sqlite3.Error as exc:
+            self._spool_failed(exc)
+            return False
+        self._overflow.clear()
+        log.warning("sink spool %s writable again: records held in memory moved to it", self.spool.path)
+        self._spooled(dropped)
+        return True
+
+    def _trim_overflow(self) -> None:
+        excess = len(self._overflow) - self._overflow_max
+        for _ in range(max(0, excess)):
+            self._overflow.popleft()
+        if excess > 0:
+            self.metrics.sink_dropped_rows.inc(excess)
+        self.metrics.sink_spool_rows.set(self.waiting)
+
+    def _spool_failed(self, exc: sqlite3.Error) -> None:
+        self.metrics.sink_spool_errors.inc()
+        now = time.monotonic()
+        if now - self._spool_error_logged > 60:  # one line a minute, not a traceback per record
+            self._spool_error_logged = now
+            log.error("sink spool %s can't take records (%s): holding up to %d in memory until it can or the database "
+                      "takes them; free disk space under %s", self.spool.path, exc, self._overflow_max, self.spool.path.parent)
+
+    def _spooled(self, dropped: int) -> None:
+        self.metrics.sink_spool_rows.set(self.waiting)
         self._drained.clear()
         if dropped:
             self.metrics.sink_dropped_rows.inc(dropped)
@@ -157,11 +238,12 @@ class PostgresSink:
 
     async def flush(self, timeout: float) -> bool:
         """Wait until the spool is empty (True) or ``timeout`` passes (False; rows stay spooled)."""
-        if self.spool.count == 0:
+        if self.waiting == 0:
             return True
         self._wake.set()
         try:
-            await asyncio.wait_for(self._drained.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._drained.wait()
         except TimeoutError:
             return False
         return True
@@ -175,8 +257,16 @@ class PostgresSink:
             except asyncio.CancelledError:
                 pass
             self._task = None
+        if self._prune_task is not None:
+            self._prune_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._prune_task
+            self._prune_task = None
         if self._conn is not None:
             await self._close()
+        if self._overflow and not self._move_overflow():
+            log.error("sink: %d records held in memory are lost at shutdown: the spool %s still can't take them",
+                      len(self._overflow), self.spool.path)
         self.spool.close()
 
     # -- the writer -------------------------------------------------------------------------------
@@ -184,35 +274,57 @@ class PostgresSink:
     async def _run(self) -> None:
         backoff = 1.0
         while True:
-            if self.spool.count == 0:
-                self._drained.set()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self.config.batch_max_age)
-                except TimeoutError:
-                    pass
-                self._wake.clear()
-                await self._maybe_prune()
-                continue
-            if self.spool.count < self.config.batch_size:
-                # let a batch fill up, at most batch_max_age
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self.config.batch_max_age)
-                except TimeoutError:
-                    pass
-                self._wake.clear()
-            batch = self.spool.peek(self.config.batch_size)
-            if not batch:
-                continue
-            if await self._write([payload for _, payload in batch]):
-                self.spool.remove_through(batch[-1][0])
-                self.metrics.sink_spool_rows.set(self.spool.count)
-                await self._checkpoint()
-                backoff = 1.0
-                if self.spool.count >= self.config.batch_size:
-                    self._wake.set()  # catching up: next batch at once
-            else:
+            try:
+                backoff = await self._step(backoff)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the writer must never end: log, wait, go on
+                log.exception("sink writer: unexpected error; retrying in %gs", backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.config.retry_max)
+
+    async def _step(self, backoff: float) -> float:
+        """One turn of the writer: wait for a batch, write it, remove it. Returns the next backoff."""
+        if self._overflow and not self._move_overflow() and self.spool.count == 0:
+            # the disk still refuses records: send the oldest held in memory straight to the database
+            batch = list(itertools.islice(self._overflow, self.config.batch_size))
+            if await self._write(batch):
+                for _ in batch:
+                    self._overflow.popleft()
+                self.metrics.sink_spool_rows.set(self.waiting)
+                return 1.0
+            await asyncio.sleep(backoff)
+            return min(backoff * 2, self.config.retry_max)
+        if self.waiting == 0:
+            self._drained.set()
+            await self._wait(self.config.batch_max_age)
+            await self._maybe_prune()
+            return backoff
+        if self.spool.count < self.config.batch_size and not self._overflow:
+            await self._wait(self.config.batch_max_age)  # let a batch fill up, at most batch_max_age
+        batch = self.spool.peek(self.config.batch_size)
+        if not batch:
+            self.spool.recount()  # the count was off: never spin on an empty spool
+            self.metrics.sink_spool_rows.set(self.waiting)
+            await asyncio.sleep(0.1 if self._overflow else 0)
+            return backoff
+        if await self._write([payload for _, payload in batch]):
+            self.spool.remove_through(batch[-1][0])
+            self.metrics.sink_spool_rows.set(self.waiting)
+            await self._checkpoint()
+            if self.waiting >= self.config.batch_size:
+                self._wake.set()  # catching up: next batch at once
+            return 1.0
+        await asyncio.sleep(backoff)
+        return min(backoff * 2, self.config.retry_max)
+
+    async def _wait(self, timeout: float) -> None:
+        try:
+            async with asyncio.timeout(timeout):  # not wait_for: on 3.11 it can swallow a cancellation
+                await self._wake.wait()
+        except TimeoutError:
+            pass
+        self._wake.clear()
 
     async def _checkpoint(self) -> None:
         """Copy the spool's WAL into its database file from a worker thread (it writes and fsyncs)."""
@@ -235,35 +347,48 @@ class PostgresSink:
         conn, self._conn = self._conn, None
         if conn is not None:
             try:
-                await asyncio.wait_for(conn.close(), 2)
+                async with asyncio.timeout(2):
+                    await conn.close()
             except Exception:  # noqa: BLE001 - the connection is being discarded anyway
                 conn.terminate()
 
+    def _discard(self) -> None:
+        """Drop the connection at once, whatever state it is in (after a deadline passed mid-operation)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.terminate()
+
     async def _write(self, payloads: list[str]) -> bool:
+        """Write one batch in one transaction, within ``write_timeout`` for everything (connecting, BEGIN, the
+        INSERTs, COMMIT): past it the connection is discarded, whatever it was doing, and the batch retried."""
         started = time.perf_counter()
         try:
-            conn = await self._connection()
             checks, events = [], []
             for payload in payloads:
                 if payload.startswith("{"):
                     events.append(json.loads(payload)["status_event"])
                 else:
                     checks.append(json.loads(payload))
-            async with conn.transaction():
+            async with asyncio.timeout(self.config.write_timeout):
+                conn = await self._connection()
+                # no `async with conn.transaction()`: on a timeout its exit would await a ROLLBACK on the hung
+                # connection, outside any deadline. A failed write discards the connection instead, which
+                # ends the transaction on the server.
+                transaction = conn.transaction()
+                await transaction.start()
                 if checks:
-                    await conn.execute(INSERT, *_columns(checks), timeout=self.config.connect_timeout)
+                    await conn.execute(INSERT, *_columns(checks))
                 if events:
-                    await conn.execute(INSERT_EVENTS, *_columns(events), timeout=self.config.connect_timeout)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                    await conn.execute(INSERT_EVENTS, *_columns(events))
+                await transaction.commit()
+        except asyncio.CancelledError:
+            self._discard()
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure keeps the batch spooled; see _failure
             self.metrics.sink_write_errors.inc()
-            hint = ""
-            if isinstance(exc, asyncpg.UndefinedTableError):
-                hint = " (the schema is missing: run `healthboard migrate`)"
-            elif isinstance(exc, asyncpg.InsufficientPrivilegeError):
-                hint = " (the role lacks INSERT on llm_checks: use healthboard_writer, see supabase-sink/README.md)"
-            log.warning("sink: writing %d records failed, they stay spooled (%d waiting): %s%s",
-                        len(payloads), self.spool.count, scrub(f"{type(exc).__name__}: {exc}"), hint)
-            await self._close()
+            log.warning("sink: writing %d records failed, they stay spooled (%d waiting): %s",
+                        len(payloads), self.waiting, _failure(exc, self.config.write_timeout))
+            self._discard()
             return False
         self.metrics.sink_batch_duration.observe(time.perf_counter() - started)
         self.metrics.sink_rows_written.inc(len(payloads))
@@ -271,20 +396,33 @@ class PostgresSink:
         return True
 
     async def _maybe_prune(self) -> None:
+        """Start a retention run when one is due, in a task of its own on a connection of its own: a long
+        delete (or a hung database) must never hold up the writer."""
         if self.config.prune == "never" or time.monotonic() - self._last_prune < self.config.prune_interval:
             return
+        if self._prune_task is not None and not self._prune_task.done():
+            return
         self._last_prune = time.monotonic()
+        self._prune_task = asyncio.create_task(self._prune(), name="sink-retention")
+
+    async def _prune(self) -> None:
+        conn: asyncpg.Connection | None = None
         try:
-            conn = await self._connection()
-            if self.config.prune == "auto":
-                if self._pg_cron is None:
-                    self._pg_cron = bool(await conn.fetchval("SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron')"))
-                if self._pg_cron:
-                    return
-            deleted = await conn.fetchval("SELECT healthboard_prune()", timeout=300)
+            async with asyncio.timeout(PRUNE_TIMEOUT):
+                conn = await asyncpg.connect(self.dsn.reveal(), timeout=self.config.connect_timeout, statement_cache_size=0,
+                                             server_settings={"application_name": "llm-healthboard-retention"})
+                if self.config.prune == "auto":
+                    if self._pg_cron is None:
+                        self._pg_cron = bool(await conn.fetchval("SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron')"))
+                    if self._pg_cron:
+                        return
+                deleted = await conn.fetchval("SELECT healthboard_prune()")
             if deleted:
                 log.info("sink retention: deleted %d rows older than the retention period", deleted)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-            log.warning("sink retention run failed (will retry in %gs): %s", self.config.prune_interval, scrub(str(exc)))
-            await self._close()
-
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - retried at the next interval
+            log.warning("sink retention run failed (will retry in %gs): %s", self.config.prune_interval, _failure(exc, PRUNE_TIMEOUT))
+        finally:
+            if conn is not None:
+                conn.terminate()

@@ -7,17 +7,28 @@ a record sent but not yet removed is sent again after a restart and deduplicated
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from pathlib import Path
 
 
+class SpoolUnusable(Exception):
+    """The spool can't be opened: the message names the path, the reason and what to do."""
+
+
 class Spool:
     def __init__(self, path: Path, max_rows: int) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.max_rows = max_rows
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            self._open()
+        except (OSError, sqlite3.Error) as exc:
+            raise SpoolUnusable(_why(path, exc)) from None
+
+    def _open(self) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # a commit survives a process crash; fsync at checkpoints
         # Checkpoints run inside whichever commit crosses the WAL threshold, here on the event loop, and their
@@ -29,22 +40,37 @@ class Spool:
         self._checkpoint_lock = threading.Lock()  # close() must not pull the connection from under a checkpoint
         self._db.execute("CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, payload TEXT NOT NULL)")
         self.count: int = self._db.execute("SELECT count(*) FROM spool").fetchone()[0]
+        if not os.access(self.path, os.W_OK):
+            raise sqlite3.OperationalError("attempt to write a readonly database")
 
     def append(self, payloads: list[str]) -> int:
-        """Add rows at the end; past the bound drop the oldest. Returns how many were dropped."""
-        self._db.execute("BEGIN")
-        self._db.executemany("INSERT INTO spool (payload) VALUES (?)", [(p,) for p in payloads])
-        self.count += len(payloads)
+        """Add rows at the end; past the bound drop the oldest. Returns how many were dropped. All or nothing:
+        on an error (disk full, I/O) nothing was added, ``count`` is unchanged and the error is raised."""
         dropped = 0
-        if self.count > self.max_rows:
-            excess = self.count - self.max_rows
-            cursor = self._db.execute(
-                "DELETE FROM spool WHERE seq IN (SELECT seq FROM spool ORDER BY seq LIMIT ?)", (excess,)
-            )
-            dropped = cursor.rowcount
-            self.count -= dropped
-        self._db.execute("COMMIT")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT INTO spool (payload) VALUES (?)", [(p,) for p in payloads])
+            excess = self.count + len(payloads) - self.max_rows
+            if excess > 0:
+                cursor = self._db.execute(
+                    "DELETE FROM spool WHERE seq IN (SELECT seq FROM spool ORDER BY seq LIMIT ?)", (excess,)
+                )
+                dropped = cursor.rowcount
+            self._db.execute("COMMIT")
+        except sqlite3.Error:
+            if self._db.in_transaction:
+                try:
+                    self._db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # SQLite rolled back by itself (it does on SQLITE_FULL and I/O errors)
+            raise
+        self.count += len(payloads) - dropped
         return dropped
+
+    def recount(self) -> int:
+        """Re-read the row count from the file (after an error left it in doubt)."""
+        self.count = self._db.execute("SELECT count(*) FROM spool").fetchone()[0]
+        return self.count
 
     def peek(self, limit: int) -> list[tuple[int, str]]:
         """The oldest rows, in order, without removing them."""
@@ -52,7 +78,7 @@ class Spool:
 
     def remove_through(self, seq: int) -> None:
         cursor = self._db.execute("DELETE FROM spool WHERE seq <= ?", (seq,))
-        self.count -= cursor.rowcount
+        self.count = max(0, self.count - cursor.rowcount)
 
     def checkpoint(self) -> None:
         """Copy the WAL into the database file (PASSIVE: never blocks appends) on a connection of its own.
@@ -73,3 +99,16 @@ class Spool:
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 self._db.close()
                 self._db = None  # type: ignore[assignment]
+
+
+def _why(path: Path, exc: BaseException) -> str:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    if isinstance(exc, (NotADirectoryError, FileExistsError)):
+        todo = f"{path.parent} (or a folder above it) is a file: set sink.spool_dir to a directory"
+    elif isinstance(exc, PermissionError) or "readonly" in reason or "unable to open" in reason:
+        todo = f"make {path.parent} writable by this user, or set sink.spool_dir to a writable directory"
+    elif isinstance(exc, sqlite3.DatabaseError) and ("not a database" in reason or "malformed" in reason):
+        todo = f"{path} is not a healthboard spool or is damaged: move it aside (its unsent records are lost) and restart"
+    else:
+        todo = "check the disk and sink.spool_dir"
+    return f"spool {path}: {reason}; {todo}"

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 MAX_DOCUMENT = 8 * 1024 * 1024
 LEAD_LOOKBACK = 7200.0  # an alert more than 2 h before an incident is about something else
+MIN_POLL_GAP = 30.0  # status.interval is at least this; a config change never polls sooner after the last poll
 ALERT_STREAK = 3  # approximates our first page (LLMModelOutage needs 4 in a row spanning 30 s: detector.yml)
 _EVENT_NS = uuid.UUID("6f1c7f2e-3c1b-4c55-9a8e-5f0c2b7d9e11")
 
@@ -83,11 +84,15 @@ class StatusPoller:
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._wake = asyncio.Event()
+        self.polls = 0  # rounds of polling started (tests: reloads must not add any)
         self.configure(config)
 
     def configure(self, config: Config) -> None:
+        """Apply (new) status settings. Polls at once only when a page was added or changed, and never sooner
+        than MIN_POLL_GAP after the last poll: a reload storm must not hammer a third party's status page."""
         self.interval = config.status.interval
         self.timeout = config.status.timeout
+        previous = list(getattr(self, "pages", []))
         self.pages = pages_for(config)
         polled = {page.provider for page in self.pages}
         for provider in list(self.states):
@@ -98,7 +103,8 @@ class StatusPoller:
         for page in self.pages:
             self.states.setdefault(page.provider, _PageState())
             self.metrics.status_page_added(page.provider)
-        self._wake.set()
+        if any(page not in previous for page in self.pages):
+            self._wake.set()
 
     # -- detection lead: a scheduler listener -----------------------------------------------------
 
@@ -141,11 +147,18 @@ class StatusPoller:
             self._session = None
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             self._wake.clear()
+            self.polls += 1
+            last = loop.time()
             await self.poll_all()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+                async with asyncio.timeout(self.interval):  # not wait_for: on 3.11 it can swallow a cancellation
+                    await self._wake.wait()
+            gap = MIN_POLL_GAP - (loop.time() - last)
+            if gap > 0:  # woken by a config change right after a poll: wait out the gap
+                await asyncio.sleep(gap)
 
     async def poll_all(self) -> None:
         await asyncio.gather(*(self.poll(page) for page in list(self.pages)))

@@ -14,6 +14,7 @@ from aiohttp import web
 from healthboard import __version__
 from healthboard.exposition import CONTENT_TYPE
 from healthboard.config import ConfigError
+from healthboard.secrets import scrub
 from healthboard.service import Exporter
 from healthboard.state import METRICS_WINDOW, overall_health, target_health, window_stats
 
@@ -23,6 +24,7 @@ EXPORTER: web.AppKey[Exporter] = web.AppKey("exporter", Exporter)
 def make_app(exporter: Exporter) -> web.Application:
     app = web.Application()
     app[EXPORTER] = exporter
+    app[_LAST_RELOAD] = []
     app.router.add_get("/", landing)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/-/healthy", healthy)
@@ -65,7 +67,7 @@ async def landing(request: web.Request) -> web.Response:
 <ul>
 {items}
 </ul>
-<p>POST /-/reload reloads the config; POST /api/targets/&lt;id&gt;/pause|resume is the kill switch (bearer token).</p>
+<p>POST /-/reload reloads the config; POST /api/targets/&lt;id&gt;/pause|resume is the kill switch (both need the bearer token).</p>
 </body></html>"""
     return web.Response(text=body, content_type="text/html")
 
@@ -126,12 +128,40 @@ async def ready(request: web.Request) -> web.Response:
     return web.Response(text="Not ready: no targets.\n", status=503)
 
 
+#: At most one reload through the API per this many seconds; SIGHUP is the operator's way and isn't limited.
+RELOAD_MIN_GAP = 2.0
+_LAST_RELOAD: web.AppKey[list[float]] = web.AppKey("last_reload", list)
+
+
+def _refused(exporter: Exporter, request: web.Request, what: str) -> web.Response | None:
+    """None when the request carries the API token; else the 403/401 answer. Every state-changing endpoint
+    calls this first."""
+    token = exporter.api_token
+    if token is None:
+        return _error(403, f"{what} through the API is disabled: set api_token in the config (e.g. api_token: ${{HEALTHBOARD_API_TOKEN}})"
+                      + ("; send SIGHUP to reload instead" if what == "reloading" else ""))
+    supplied = request.headers.get("Authorization", "")
+    expected = f"Bearer {token.reveal()}"
+    if not hmac.compare_digest(supplied.encode(), expected.encode()):
+        return _error(401, "missing or wrong bearer token", hint="send Authorization: Bearer <api_token>")
+    return None
+
+
 async def reload(request: web.Request) -> web.Response:
     exporter = _exporter(request)
+    refused = _refused(exporter, request, "reloading")
+    if refused is not None:
+        return refused
+    last = request.app[_LAST_RELOAD]
+    wait = RELOAD_MIN_GAP - (time.monotonic() - last[0]) if last else 0.0
+    if wait > 0:
+        return web.json_response({"error": "reloaded moments ago; try again shortly"}, status=429,
+                                 headers={"Retry-After": str(max(1, round(wait + 0.5)))})
+    last[:] = [time.monotonic()]
     try:
         exporter.reload()
     except ConfigError as exc:
-        return _error(400, "config reload refused; the previous config keeps running", detail=str(exc))
+        return _error(400, "config reload refused; the previous config keeps running", detail=scrub(str(exc)))
     return web.json_response({"status": "reloaded", "targets": len(exporter.plan.targets)})
 
 
@@ -235,13 +265,9 @@ async def api_checks(request: web.Request) -> web.Response:
 
 async def api_target_action(request: web.Request) -> web.Response:
     exporter = _exporter(request)
-    token = exporter.api_token
-    if token is None:
-        return _error(403, "the kill switch is disabled: set api_token in the config (e.g. api_token: ${HEALTHBOARD_API_TOKEN})")
-    supplied = request.headers.get("Authorization", "")
-    expected = f"Bearer {token.reveal()}"
-    if not hmac.compare_digest(supplied.encode(), expected.encode()):
-        return _error(401, "missing or wrong bearer token", hint="send Authorization: Bearer <api_token>")
+    refused = _refused(exporter, request, "the kill switch")
+    if refused is not None:
+        return refused
     target_id = request.match_info["target_id"]
     if target_id not in exporter.scheduler.states:
         return _error(404, f"no target {target_id!r}", targets=sorted(exporter.scheduler.states))

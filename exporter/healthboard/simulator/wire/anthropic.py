@@ -17,9 +17,14 @@ class AnthropicSim(SimWire):
     paths = ("/v1/messages", "/{prefix}/v1/messages")
 
     def key_of(self, request: web.Request) -> str | None:
-        return request.headers.get("x-api-key") or None
+        """``x-api-key``, or ``Authorization: Bearer`` (the SDKs' auth_token; documented as accepted too)."""
+        key = request.headers.get("x-api-key")
+        if key:
+            return key
+        auth = request.headers.get("Authorization", "")
+        return auth[7:].strip() or None if auth.startswith("Bearer ") else None
 
-    def reject_key(self, key: str | None) -> Reply:
+    def reject_key(self, key: str | None, kind: str | None = None) -> Reply:
         if key is None:
             return _error(401, "authentication_error", "x-api-key header is required")
         return _error(401, "authentication_error", "invalid x-api-key")
@@ -53,6 +58,12 @@ class AnthropicSim(SimWire):
             "anthropic-ratelimit-output-tokens-limit": "80000",
             "anthropic-ratelimit-output-tokens-remaining": "79999",
         }
+
+    def headers_for(self, reply: Reply, kind: str) -> dict[str, str]:
+        headers = super().headers_for(reply, kind)
+        if isinstance(reply.body, dict) and isinstance(reply.body.get("request_id"), str):
+            headers["request-id"] = reply.body["request_id"]  # one id per request: header and body agree
+        return headers
 
     def success(self, call: Call, text: str) -> Reply:
         return Reply(
@@ -89,6 +100,18 @@ class AnthropicSim(SimWire):
                 "rate_limit_error",
                 "You have reached your monthly spend limit. Usage resumes on the first of next month.",
                 details={"error_code": "enforced_spend_limit_reached"},
+            )
+        if name == "spend_limit":
+            return _error(
+                429,
+                "rate_limit_error",
+                "Your organization has reached its contracted spend limit. Contact your account team to raise it.",
+                details={"error_code": "contract_spend_limit_reached"},
+            )
+        if name in ("payment_required", "gateway_quota"):
+            return _error(
+                402, "billing_error",
+                "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.",
             )
         if name == "server_error":
             return _error(500, "api_error", "Internal server error")

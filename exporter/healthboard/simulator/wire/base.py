@@ -16,6 +16,9 @@ FAULTS = (
     "forbidden",
     "rate_limit",
     "quota",
+    "payment_required",
+    "spend_limit",
+    "gateway_quota",
     "server_error",
     "unavailable",
     "overloaded",
@@ -84,7 +87,7 @@ class SimWire:
     def key_of(self, request: web.Request) -> str | None:
         raise NotImplementedError
 
-    def reject_key(self, key: str | None) -> Reply:
+    def reject_key(self, key: str | None, kind: str | None = None) -> Reply:
         """The reply to a missing (None) or wrong key."""
         raise NotImplementedError
 
@@ -99,3 +102,7 @@ class SimWire:
 
     def common_headers(self) -> dict[str, str]:
         return {}
+
+    def headers_for(self, reply: Reply, kind: str) -> dict[str, str]:
+        """The reply's headers: the kind's common ones, then the reply's own."""
+        return {**self.common_headers(), **reply.headers}

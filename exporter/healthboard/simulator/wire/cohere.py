@@ -21,7 +21,7 @@ class CohereSim(SimWire):
         auth = request.headers.get("Authorization", "")
         return auth[7:].strip() if auth.startswith("Bearer ") and auth[7:].strip() else None
 
-    def reject_key(self, key: str | None) -> Reply:
+    def reject_key(self, key: str | None, kind: str | None = None) -> Reply:
         return _error(401, "no api key supplied" if key is None else "invalid api token")
 
     async def validate(self, request: web.Request, known_models: set[str] | None) -> Call:
@@ -63,7 +63,7 @@ class CohereSim(SimWire):
             reply = _error(429, "You are using a Trial key, which is limited to 20 API calls / minute. You can continue to use the Trial key for free or upgrade to a Production key with higher rate limits at 'https://dashboard.cohere.com/api-keys'.")
             reply.headers = {"retry-after": f"{max(1, round(retry_after))}"}
             return reply
-        if name == "quota":
+        if name in ("quota", "payment_required", "spend_limit", "gateway_quota"):
             return _error(402, "Please add or update your payment method at https://dashboard.cohere.com/billing?tab=payment to continue")
         if name == "server_error":
             return _error(500, "internal server error, this has been reported to our developers")

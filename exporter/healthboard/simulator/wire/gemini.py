@@ -19,14 +19,24 @@ def _error(status: int, message: str, details: list[dict[str, object]] | None = 
     return Reply(status, {"error": error})
 
 
+def _field(data: dict[str, object], camel: str) -> object:
+    """A proto-JSON field: the API accepts lowerCamelCase and the proto's snake_case names alike
+    (google-genai and LiteLLM send ``max_output_tokens``, ``thinking_config``, ``thinking_budget``)."""
+    if camel in data:
+        return data[camel]
+    return data.get(re.sub(r"(?<!^)([A-Z])", lambda m: "_" + m.group(1).lower(), camel))
+
+
 class GeminiSim(SimWire):
     kind = "gemini"
-    paths = ("/v1beta/models/{model_action}", "/{prefix}/v1beta/models/{model_action}")
+    # v1beta (what our prober and most clients call) and v1 (google-genai's default since 2.x); both are served
+    paths = ("/v1beta/models/{model_action}", "/{prefix}/v1beta/models/{model_action}",
+             "/v1/models/{model_action}", "/{prefix}/v1/models/{model_action}")
 
     def key_of(self, request: web.Request) -> str | None:
         return request.headers.get("x-goog-api-key") or request.query.get("key") or None
 
-    def reject_key(self, key: str | None) -> Reply:
+    def reject_key(self, key: str | None, kind: str | None = None) -> Reply:
         if key is None:
             return _error(
                 403,
@@ -65,13 +75,14 @@ class GeminiSim(SimWire):
                     "Call ListModels to see the list of available models and their supported methods.",
                 )
             )
-        generation = body.get("generationConfig") or {}
-        thinking = generation.get("thinkingConfig") or {}
-        if thinking.get("thinkingBudget") == 0 and THINKING_ONLY.match(model):
+        generation = _field(body, "generationConfig") or {}
+        thinking = _field(generation, "thinkingConfig") or {} if isinstance(generation, dict) else {}
+        if isinstance(thinking, dict) and _field(thinking, "thinkingBudget") == 0 and THINKING_ONLY.match(model):
             raise Rejected(_error(400, "Budget 0 is invalid. This model only works in thinking mode."))
         parts = body["contents"][-1].get("parts", [{}]) if isinstance(body["contents"], list) else [{}]
         prompt = str(parts[0].get("text", "")) if parts and isinstance(parts[0], dict) else ""
-        limit = generation.get("maxOutputTokens", 8192)
+        limit = _field(generation, "maxOutputTokens") if isinstance(generation, dict) else None
+        limit = 8192 if limit is None else limit
         return Call(self.kind, model, "", prompt, int(limit) if isinstance(limit, int) else 8192, body)
 
     def success(self, call: Call, text: str) -> Reply:
@@ -106,6 +117,13 @@ class GeminiSim(SimWire):
                 ],
             )
             return reply
+        if name in ("payment_required", "spend_limit"):
+            # prepaid credits used up: 402 RESOURCE_EXHAUSTED now, a 429 in the earlier form (spend_limit here)
+            status = 402 if name == "payment_required" else 429
+            return _error(status, "Your prepayment credits are depleted. Please go to AI Studio at https://ai.studio/projects "
+                                  "to manage your project and billing.", state="RESOURCE_EXHAUSTED")
+        if name == "gateway_quota":
+            return self.fault("quota", call, retry_after)
         if name == "server_error":
             return _error(500, "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting")
         if name == "unavailable":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 
 from aiohttp import web
 
@@ -16,6 +17,10 @@ def _error(status: int, message: str, type_: str, code: str | None = None, param
     return Reply(status, {"error": {"message": message, "type": type_, "param": param, "code": code}})
 
 
+def _azure(status: int, code: str, message: str) -> Reply:
+    return Reply(status, {"error": {"code": code, "message": message}})
+
+
 class OpenAISim(SimWire):
     kind = "openai"
     paths = ("/v1/chat/completions", "/{prefix}/v1/chat/completions", "/openai/deployments/{deployment}/chat/completions")
@@ -26,7 +31,10 @@ class OpenAISim(SimWire):
         auth = request.headers.get("Authorization", "")
         return auth[7:].strip() if auth.startswith("Bearer ") and auth[7:].strip() else None
 
-    def reject_key(self, key: str | None) -> Reply:
+    def reject_key(self, key: str | None, kind: str | None = None) -> Reply:
+        if kind == "azure-openai":
+            return _azure(401, "401", "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a "
+                                      "valid key for an active subscription and use a correct regional API endpoint for your resource.")
         if key is None:
             return _error(
                 401,
@@ -97,6 +105,13 @@ class OpenAISim(SimWire):
             "x-ratelimit-remaining-tokens": "9999990",
         }
 
+    def headers_for(self, reply: Reply, kind: str) -> dict[str, str]:
+        if kind != "azure-openai":
+            return super().headers_for(reply, kind)
+        request_id = str(uuid.uuid4())
+        return {"apim-request-id": request_id, "x-request-id": request_id, "x-ms-region": "Sweden Central",
+                "x-ratelimit-remaining-requests": "99", "x-ratelimit-remaining-tokens": "99990", **reply.headers}
+
     def success(self, call: Call, text: str) -> Reply:
         reasoning = bool(REASONING.match(call.model))
         content = "" if reasoning else text  # a reasoning model capped at one token spends it thinking
@@ -126,8 +141,23 @@ class OpenAISim(SimWire):
         )
 
     def fault(self, name: str, call: Call, retry_after: float) -> Reply:
+        if call.kind == "azure-openai":
+            return self.azure_fault(name, call, retry_after)
         if name == "unauthorized":
             return self.reject_key(call.key or "sk-invalid-key-0000")
+        if name == "payment_required":  # an OpenAI-compatible API out of credit: DeepSeek's documented 402
+            return _error(402, "Insufficient Balance", "unknown_error", "invalid_request_error")
+        if name == "spend_limit":
+            return _error(429, "Billing hard limit has been reached", "insufficient_quota", "billing_hard_limit_reached")
+        if name == "gateway_quota":  # LiteLLM relaying OpenAI's insufficient_quota: only the message keeps it
+            return _error(
+                429,
+                "litellm.RateLimitError: RateLimitError: OpenAIException - Error code: 429 - {'error': {'message': 'You exceeded "
+                "your current quota, please check your plan and billing details.', 'type': 'insufficient_quota', 'param': None, "
+                "'code': 'insufficient_quota'}}",
+                "throttling_error",
+                "429",
+            )
         if name == "forbidden":
             return _error(403, "Project does not have access to model", "invalid_request_error", "model_not_found")
         if name == "rate_limit":
@@ -158,5 +188,29 @@ class OpenAISim(SimWire):
             return _error(404, f"The model `{call.model}` does not exist or you do not have access to it.", "invalid_request_error", "model_not_found")
         if name == "error_envelope":
             return Reply(200, {"error": {"message": "Upstream provider failed", "type": "server_error", "code": 502}})
+        raise KeyError(name)
+
+    def azure_fault(self, name: str, call: Call, retry_after: float) -> Reply:
+        """Azure OpenAI's error shape: ``{"error": {"code", "message"}}`` (no type), code a string."""
+        if name == "unauthorized":
+            return self.reject_key(call.key, "azure-openai")
+        if name == "forbidden":
+            return _azure(403, "PermissionDenied", "Principal does not have access to API/Operation.")
+        if name == "rate_limit":
+            reply = _azure(429, "429", f"Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2024-10-21 "
+                                       f"have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after "
+                                       f"{max(1, round(retry_after))} seconds.")
+            reply.headers = {"retry-after": f"{max(1, round(retry_after))}", "x-ratelimit-remaining-requests": "0"}
+            return reply
+        if name in ("quota", "payment_required", "spend_limit", "gateway_quota"):
+            return _azure(429, "insufficient_quota", "The subscription's quota for this resource has been exhausted.")
+        if name == "server_error":
+            return _azure(500, "InternalServerError", "The server had an error while processing your request. Sorry about that!")
+        if name in ("unavailable", "overloaded"):
+            return _azure(503, "ServiceUnavailable", "The service is temporarily unable to process your request. Please try again later.")
+        if name == "not_found":
+            return _azure(404, "DeploymentNotFound", "The API deployment for this resource does not exist.")
+        if name == "error_envelope":
+            return Reply(200, {"error": {"code": "InternalServerError", "message": "Upstream provider failed"}})
         raise KeyError(name)
 

@@ -1,0 +1,138 @@
+"""The official provider SDKs pointed at the simulator: what they send must be accepted, what the simulator
+answers must parse into the SDK's own success objects and error classes. Passing here is what makes
+"passes against the simulator" mean "passes against the real API" (docs/SIMULATOR.md)."""
+
+from __future__ import annotations
+
+import anthropic
+import cohere
+import openai
+import pytest
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types as genai_types
+
+from conftest import Sim
+
+OPENAI_KEY = "sk-test-openai-0123456789abcdef"
+ANTHROPIC_KEY = "sk-ant-test-0123456789abcdef"
+GEMINI_KEY = "AIzaTestKey0123456789abcdefghij"
+COHERE_KEY = "co-test-0123456789abcdef"
+PING = [{"role": "user", "content": "ping"}]
+
+
+def script(sim: Sim, kind: str, *outcomes: str) -> None:
+    sim.script(f"latency: 1ms\nrules:\n  - match: {{kind: {kind}}}\n    retry_after: 1s\n    sequence: [{', '.join(outcomes)}]\n")
+
+
+async def test_openai_sdk_success_and_errors(sim: Sim) -> None:
+    client = openai.AsyncOpenAI(api_key=OPENAI_KEY, base_url=f"{sim.url}/v1", max_retries=0)
+    reply = await client.chat.completions.create(model="gpt-4o-mini", messages=PING, max_tokens=1)  # type: ignore[arg-type]
+    assert reply.choices[0].finish_reason == "length" and reply.usage and reply.usage.completion_tokens == 1
+    reasoning = await client.chat.completions.create(model="o4-mini", messages=PING, max_completion_tokens=1)  # type: ignore[arg-type]
+    assert reasoning.choices[0].message.content == ""
+    with pytest.raises(openai.BadRequestError) as bad:
+        await client.chat.completions.create(model="o4-mini", messages=PING, max_tokens=1)  # type: ignore[arg-type]
+    assert bad.value.code == "unsupported_parameter"
+    script(sim, "openai", "rate_limit", "quota", "payment_required", "gateway_quota", "server_error", "overloaded", "not_found")
+    expected = [(openai.RateLimitError, "rate_limit_exceeded"), (openai.RateLimitError, "insufficient_quota"),
+                (openai.APIStatusError, "invalid_request_error"), (openai.RateLimitError, "429"),
+                (openai.InternalServerError, None), (openai.InternalServerError, "server_is_overloaded"),
+                (openai.NotFoundError, "model_not_found")]
+    for error_class, code in expected:
+        with pytest.raises(error_class) as caught:
+            await client.chat.completions.create(model="gpt-4o-mini", messages=PING, max_tokens=1)  # type: ignore[arg-type]
+        assert caught.value.code == code, caught.value
+    bad_key = openai.AsyncOpenAI(api_key="invalid-0123456789", base_url=f"{sim.url}/v1", max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as denied:
+        await bad_key.chat.completions.create(model="gpt-4o-mini", messages=PING, max_tokens=1)  # type: ignore[arg-type]
+    assert denied.value.code == "invalid_api_key" and "0123456789" not in str(denied.value)
+
+
+async def test_azure_openai_sdk(sim: Sim) -> None:
+    client = openai.AsyncAzureOpenAI(api_key="azure-key-0123456789", azure_endpoint=sim.url, api_version="2024-10-21", max_retries=0)
+    reply = await client.chat.completions.create(model="gpt-4o-mini", messages=PING, max_tokens=1)  # type: ignore[arg-type]
+    assert reply.choices[0].message.role == "assistant"
+    script(sim, "azure-openai", "rate_limit")
+    with pytest.raises(openai.RateLimitError) as caught:
+        await client.chat.completions.create(model="gpt-4o-mini", messages=PING, max_tokens=1)  # type: ignore[arg-type]
+    assert caught.value.code == "429" and caught.value.response.headers["apim-request-id"]
+
+
+async def test_anthropic_sdk_success_and_errors(sim: Sim) -> None:
+    client = anthropic.AsyncAnthropic(api_key=ANTHROPIC_KEY, base_url=sim.url, max_retries=0)
+    message = await client.messages.create(model="claude-3-haiku-20240307", max_tokens=1, messages=PING)  # type: ignore[arg-type]
+    assert message.stop_reason == "max_tokens" and message.usage.output_tokens == 1
+    bearer = anthropic.AsyncAnthropic(auth_token=ANTHROPIC_KEY, base_url=sim.url, max_retries=0)  # Authorization: Bearer
+    assert (await bearer.messages.create(model="claude-3-haiku-20240307", max_tokens=1, messages=PING)).type == "message"  # type: ignore[arg-type]
+    script(sim, "anthropic", "overloaded", "rate_limit", "spend_limit", "payment_required", "not_found")
+    expected = [(anthropic.InternalServerError, 529), (anthropic.RateLimitError, 429), (anthropic.RateLimitError, 429),
+                (anthropic.APIStatusError, 402), (anthropic.NotFoundError, 404)]
+    for error_class, status in expected:
+        with pytest.raises(error_class) as caught:
+            await client.messages.create(model="claude-3-haiku-20240307", max_tokens=1, messages=PING)  # type: ignore[arg-type]
+        assert caught.value.status_code == status
+        assert caught.value.request_id == caught.value.body["request_id"]  # type: ignore[index]  # header and body agree
+    bad_key = anthropic.AsyncAnthropic(api_key="invalid-key", base_url=sim.url, max_retries=0)
+    with pytest.raises(anthropic.AuthenticationError):
+        await bad_key.messages.create(model="claude-3-haiku-20240307", max_tokens=1, messages=PING)  # type: ignore[arg-type]
+
+
+async def test_google_genai_sdk_success_and_errors(sim: Sim) -> None:
+    client = genai.Client(api_key=GEMINI_KEY, http_options=genai_types.HttpOptions(base_url=sim.url))
+    config = genai_types.GenerateContentConfig(max_output_tokens=1)
+    reply = await client.aio.models.generate_content(model="gemini-2.0-flash", contents="ping", config=config)
+    assert reply.candidates and reply.candidates[0].finish_reason == genai_types.FinishReason.MAX_TOKENS
+    assert reply.response_id and reply.usage_metadata and reply.usage_metadata.candidates_token_count == 1
+    # the SDK sends thinking_config as the API documents it; the simulator applies its rule (2.5 Pro can't switch off)
+    with pytest.raises(genai_errors.ClientError) as thinking:
+        await client.aio.models.generate_content(
+            model="gemini-2.5-pro", contents="ping",
+            config=genai_types.GenerateContentConfig(max_output_tokens=1, thinking_config=genai_types.ThinkingConfig(thinking_budget=0)))
+    assert thinking.value.code == 400 and "thinking mode" in str(thinking.value)
+    script(sim, "gemini", "rate_limit", "payment_required", "overloaded")
+    with pytest.raises(genai_errors.ClientError) as limited:
+        await client.aio.models.generate_content(model="gemini-2.0-flash", contents="ping", config=config)
+    assert limited.value.code == 429 and limited.value.status == "RESOURCE_EXHAUSTED"
+    with pytest.raises(genai_errors.ClientError) as credits:
+        await client.aio.models.generate_content(model="gemini-2.0-flash", contents="ping", config=config)
+    assert credits.value.code == 402 and "prepayment credits" in str(credits.value)
+    with pytest.raises(genai_errors.ServerError) as overloaded:
+        await client.aio.models.generate_content(model="gemini-2.0-flash", contents="ping", config=config)
+    assert overloaded.value.code == 503
+    bad_key = genai.Client(api_key="invalid-key", http_options=genai_types.HttpOptions(base_url=sim.url))
+    with pytest.raises(genai_errors.ClientError) as denied:
+        await bad_key.aio.models.generate_content(model="gemini-2.0-flash", contents="ping", config=config)
+    assert denied.value.code == 400 and denied.value.details["error"]["details"][0]["reason"] == "API_KEY_INVALID"
+
+
+async def test_cohere_sdk_success_and_errors(sim: Sim) -> None:
+    client = cohere.AsyncClientV2(api_key=COHERE_KEY, base_url=sim.url)
+    reply = await client.chat(model="command-r7b-12-2024", messages=PING, max_tokens=1, request_options={"max_retries": 0})  # type: ignore[arg-type]
+    assert reply.finish_reason == "MAX_TOKENS" and reply.usage and reply.usage.tokens
+    script(sim, "cohere", "rate_limit", "payment_required")
+    with pytest.raises(cohere.errors.TooManyRequestsError):
+        await client.chat(model="command-r7b-12-2024", messages=PING, max_tokens=1, request_options={"max_retries": 0})  # type: ignore[arg-type]
+    with pytest.raises(cohere.core.ApiError) as billing:
+        await client.chat(model="command-r7b-12-2024", messages=PING, max_tokens=1, request_options={"max_retries": 0})  # type: ignore[arg-type]
+    assert billing.value.status_code == 402
+
+
+async def test_mistral_sdk_against_the_openai_compatible_route(sim: Sim) -> None:
+    """Mistral's API is OpenAI-compatible (our `kind: openai`); its SDK must get on with the simulator."""
+    try:
+        from mistralai.client import Mistral
+        from mistralai.client import errors as mistral_errors
+    except ImportError:  # mistralai 1.x exported them from the top package
+        from mistralai import Mistral  # type: ignore[no-redef]
+        from mistralai.models import SDKError  # type: ignore[import-not-found]
+
+        mistral_errors = type("errors", (), {"SDKError": SDKError})  # type: ignore[assignment]
+
+    client = Mistral(api_key="mistral-key-0123456789", server_url=sim.url)
+    reply = await client.chat.complete_async(model="mistral-small-latest", messages=PING, max_tokens=1)  # type: ignore[arg-type]
+    assert reply.choices[0].finish_reason == "length"
+    script(sim, "openai", "rate_limit")
+    with pytest.raises(mistral_errors.SDKError) as caught:
+        await client.chat.complete_async(model="mistral-small-latest", messages=PING, max_tokens=1)  # type: ignore[arg-type]
+    assert caught.value.status_code == 429
