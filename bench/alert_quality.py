@@ -112,6 +112,10 @@ def judge(params: Params, incidents: list[Incident], firings: list[Firing]) -> d
             "reset_s": (max(f.end for f in mine if f.alert == hits[0].alert) - EPOCH - incident.end) if hits else None,
             "all_clear_s": (reset - EPOCH - incident.end) if reset is not None else None,  # every related alert resolved
             "other_alerts": wrong, "paged": bool(pages),
+            # more than one page for one incident: a flap inside it, or a re-page on its tail after it ended
+            "pages": len(pages),
+            "firings": [{"alert": f.alert, "from_start_s": round(f.start - EPOCH - incident.start), "to_end_s": round(f.end - EPOCH - incident.end),
+                         "notified": f.notified is not None} for f in related],
         })
     false_alarms: dict[str, int] = {}
     details = []
@@ -131,8 +135,8 @@ def summarise(kind_rows: list[dict]) -> tuple[str, str]:
 
 def report(params: Params, result: dict, timings: dict, cost: float | None) -> str:
     out = [f"### Alert quality: {len(params.targets)} models x {len(params.regions)} regions, {params.days:g} days, seed {params.seed}", ""]
-    out.append("| incident | n | detected | by (first notification) | receiver | detection median s | worst s | reset s | all clear s | other alerts |")
-    out.append("|---|---|---|---|---|---|---|---|---|---|")
+    out.append("| incident | n | detected | by (first notification) | receiver | detection median s | worst s | reset s | all clear s | extra pages | other alerts |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|")
     kinds: dict[str, list[dict]] = {}
     for row in result["incidents"]:
         kinds.setdefault(row["kind"], []).append(row)
@@ -145,8 +149,9 @@ def report(params: Params, result: dict, timings: dict, cost: float | None) -> s
         receivers = ", ".join(sorted({r["receiver"] for r in rows if r["receiver"]})) or "-"
         others = ", ".join(sorted({a for r in rows for a in r["other_alerts"]})) or "-"
         reset = f"{statistics.median(resets):.0f}" if resets else "-"
+        extra = sum(max(0, r["pages"] - 1) for r in rows)
         out.append(f"| {kind} | {len(rows)} | {sum(r['detected'] for r in rows)}/{len(rows)} | {by} | {receivers} | {median} | {worst} | "
-                   f"{reset} | {clear} | {others} |")
+                   f"{reset} | {clear} | {extra} | {others} |")
     out.append("")
     scale = 30 / params.days
     pages = sorted(d["alert"] for d in result["false_alarm_details"] if d["receiver"] == "oncall")

@@ -76,3 +76,27 @@ def test_evaluator_applies_for_and_keep_firing_for_as_prometheus_does() -> None:
     # a pending alert (under for:) gets no keep: the second run starts its for: again
     pending = AlertRule("Y", "", 60, 15, {}, keep=45)
     assert [(f.start, f.end) for f in firings(pending, [{"metric": {}, "times": [0, 15, 30, 60, 75, 90, 105, 120, 135]}])] == [(120, 195)]
+
+
+def test_no_incident_pages_twice(result: dict) -> None:
+    """A flap inside an incident, or a re-page on its tail, is a second page for one incident."""
+    twice = [r for r in result["incidents"] if r["pages"] > 1]
+    assert twice == [], [(r["kind"], r["firings"]) for r in twice]
+
+
+def test_evaluator_applies_the_hysteresis_on_alerts_as_prometheus_does() -> None:
+    from alertsim.evaluate import AlertRule, hysteresis_firings, load_rules
+
+    rule = AlertRule("X", "", 0, 15, {}, keep=15, stay="s", quiet="q", quiet_for=900)
+    on, quiet, stay = [], [{"metric": {}, "times": [0, 15, 600, 615]}], [{"metric": {}, "times": [30, 45, 60, 300]}]
+    # starts on quiet evidence, stays while stay holds (a 15 s gap is bridged by keep), a later stay alone can't
+    # restart it, and quiet evidence within 15 minutes of the end can't either
+    assert [(f.start, f.end) for f in hysteresis_firings(rule, on, quiet, stay)] == [(0, 90)]
+    hard = [{"metric": {}, "times": [600]}]
+    assert [(f.start, f.end) for f in hysteresis_firings(rule, hard, quiet, stay)] == [(0, 90), (600, 645)]
+    later = [{"metric": {}, "times": [0, 1200]}]
+    assert [(f.start, f.end) for f in hysteresis_firings(rule, on, later, stay)] == [(0, 90), (1200, 1230)]
+    # the shipped rule is read in that form
+    alerts, _ = load_rules(ROOT / "prometheus" / "rules", 15)
+    outage = next(a for a in alerts if a.name == "LLMModelOutage")
+    assert outage.quiet and outage.stay and outage.quiet_for == 900 and "ALERTS" not in outage.expr

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import math
 import re
 import subprocess
 import time
@@ -34,6 +35,53 @@ class AlertRule:
     step: float
     labels: dict[str, str]
     keep: float = 0.0  # keep_firing_for
+    stay: str | None = None  # hysteresis: keeps it firing (the `X and on (...) ALERTS{itself, firing}` term)
+    quiet: str | None = None  # starts it only if it has not fired within quiet_for (the `X unless ... [D]` term)
+    quiet_for: float = 0.0
+    needs: frozenset[str] = frozenset()  # alerts whose ALERTS series this expression reads
+
+
+#: Self-references the bench evaluates exactly, as terms of a top-level `or` (hysteresis on the alert's own
+#: ALERTS series, as Prometheus documents it): `X unless on (...) max_over_time(ALERTS{<itself>, firing}[D])`
+#: (X may start the alert only if it has not fired within D), and `X and on (...) ALERTS{<itself>, firing}`
+#: (X keeps it firing). Other terms start it whenever they hold.
+QUIET = re.compile(r'^(?P<expr>.+?)\s+unless\s+on\s*\([^)]*\)\s*max_over_time\(ALERTS\{alertname="(?P<name>\w+)",\s*alertstate="firing"\}\[(?P<window>\w+)\]\)$', re.DOTALL)
+STAY = re.compile(r'^(?P<expr>.+?)\s+and\s+on\s*\([^)]*\)\s*ALERTS\{alertname="(?P<name>\w+)",\s*alertstate="firing"\}$', re.DOTALL)
+
+
+def top_level_terms(expr: str) -> list[str]:
+    """The operands of a top-level `or` chain, outer parentheses removed."""
+    terms, depth, start, i = [], 0, 0, 0
+    while i < len(expr):
+        c = expr[i]
+        depth += c in "([{"
+        depth -= c in ")]}"
+        if depth == 0 and re.match(r"\sor\s", expr[i:i + 4]):
+            terms.append(expr[start:i])
+            start = i + 4
+            i += 4
+            continue
+        i += 1
+    terms.append(expr[start:])
+    out = []
+    for term in (t.strip() for t in terms):
+        while term.startswith("(") and term.endswith(")") and _balanced(term[1:-1]):
+            term = term[1:-1].strip()
+        out.append(term)
+    return out
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for c in text:
+        depth += c in "([{"
+        depth -= c in ")]}"
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+ALERTS_OF = re.compile(r'ALERTS\{alertname="(\w+)"')
 
 
 @dataclasses.dataclass
@@ -83,8 +131,24 @@ def load_rules(rules_dir: Path, default_interval: float) -> tuple[list[AlertRule
                         recorded[rule["record"]] = rule["expr"]
                     steps[rule["record"]] = step
                 else:
-                    alerts.append(AlertRule(rule["alert"], rule["expr"], parse_duration(rule.get("for", 0)), step, rule.get("labels", {}),
-                                            parse_duration(rule.get("keep_firing_for", 0))))
+                    expr, stay, quiet, quiet_for = rule["expr"].strip(), None, None, 0.0
+                    if f'ALERTS{{alertname="{rule["alert"]}"' in expr:
+                        plain = []
+                        for term in top_level_terms(expr):
+                            q, k = QUIET.match(term), STAY.match(term)
+                            if q and q["name"] == rule["alert"] and quiet is None:
+                                quiet, quiet_for = q["expr"], parse_duration(q["window"])
+                            elif k and k["name"] == rule["alert"] and stay is None:
+                                stay = k["expr"]
+                            else:
+                                plain.append(term)
+                        expr = " or ".join(f"({t})" for t in plain) if plain else "vector(0) == 1"
+                    needs = frozenset(ALERTS_OF.findall(expr))
+                    if rule["alert"] in needs or any(t and ALERTS_OF.search(t) for t in (stay, quiet)):
+                        raise ValueError(f"{rule['alert']}: the bench evaluates a self-reference only as terms of a top-level "
+                                         f"`or`: {QUIET.pattern} or {STAY.pattern}")
+                    alerts.append(AlertRule(rule["alert"], expr, parse_duration(rule.get("for", 0)), step, rule.get("labels", {}),
+                                            parse_duration(rule.get("keep_firing_for", 0)), stay, quiet, quiet_for, needs))
     materialised = {n for n in MATERIALISE if n in recorded}
     names = sorted(recorded, key=len, reverse=True)
     pattern = re.compile(r"(?<![\w:])(" + "|".join(re.escape(n) for n in names) + r")(?![\w:])(\[\w+\])?")
@@ -105,6 +169,8 @@ def load_rules(rules_dir: Path, default_interval: float) -> tuple[list[AlertRule
 
     for alert in alerts:
         alert.expr = expand(alert.expr)
+        alert.stay = expand(alert.stay) if alert.stay else None
+        alert.quiet = expand(alert.quiet) if alert.quiet else None
     recordings = {n: Recording(n, expand(recorded[n]), MATERIALISE[n] or steps[n]) for n in materialised}
     passes: list[list[Recording]] = []
     done: set[str] = set()
@@ -217,6 +283,63 @@ def firings(rule: AlertRule, series: list[dict[str, Any]]) -> list[Firing]:
     return out
 
 
+def hysteresis_firings(rule: AlertRule, on: list[dict[str, Any]], quiet: list[dict[str, Any]], stay: list[dict[str, Any]]) -> list[Firing]:
+    """The alert on the evaluation timeline of each label set, evaluation by evaluation, as Prometheus would with
+    its own ALERTS series: it starts when ``on`` holds, or ``quiet`` holds and it has not fired within
+    ``quiet_for``; while firing, any of the three keeps it; it resolves keep_firing_for after the last such
+    evaluation. (``for`` is taken as 0: the form is for alerts that fire at once.)"""
+    def label_key(metric: dict[str, str]) -> str:
+        return json.dumps({k: v for k, v in metric.items() if k != "__name__"}, sort_keys=True)
+
+    def times_by_key(series: list[dict[str, Any]]) -> dict[str, set[float]]:
+        out: dict[str, set[float]] = {}
+        for s in series:
+            out.setdefault(label_key(s["metric"]), set()).update(s["times"])
+        return out
+
+    on_t, quiet_t, stay_t = times_by_key(on), times_by_key(quiet), times_by_key(stay)
+    out: list[Firing] = []
+    for key in sorted(set(on_t) | set(quiet_t)):
+        labels = {**json.loads(key), **rule.labels}
+        starts, quiets, stays = on_t.get(key, set()), quiet_t.get(key, set()), stay_t.get(key, set())
+        firing: Firing | None = None
+        last_end = float("-inf")  # when the previous firing of this label set ended
+        for t in sorted(starts | quiets | stays):
+            active = firing is not None and t <= firing.end
+            if not active and firing is not None:
+                last_end, firing = firing.end, None
+            holds = t in starts or (t in quiets and t - last_end > rule.quiet_for and not active)
+            if active and (t in starts or t in quiets or t in stays):
+                firing.end = t + rule.step + rule.keep  # type: ignore[union-attr]
+            elif holds:
+                firing = Firing(rule.name, labels, t, t + rule.step + rule.keep)
+                out.append(firing)
+    return out
+
+
+def alerts_series(firings_of: list[Firing], step: float, start: float, lookback: float = 300.0) -> str:
+    """The ALERTS series Prometheus writes for these firings (1 at every evaluation while firing), as OpenMetrics.
+    Prometheus marks the series stale when the alert resolves; a backfill can't write staleness markers, so 0 is
+    written for the lookback period after each firing instead (the rules compare ALERTS with `== 1`)."""
+    lines = []
+    by_labels: dict[str, list[Firing]] = {}
+    for firing in firings_of:
+        labels = {**firing.labels, "alertname": firing.alert, "alertstate": "firing"}
+        by_labels.setdefault("ALERTS{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}", []).append(firing)
+    for head, group in by_labels.items():
+        group.sort(key=lambda f: f.start)
+        for i, firing in enumerate(group):
+            k = math.ceil((firing.start - start) / step)
+            while start + k * step < firing.end:
+                lines.append(f"{head} 1 {start + k * step:.3f}")
+                k += 1
+            stale_until = min(firing.end + lookback, group[i + 1].start if i + 1 < len(group) else float("inf"))
+            while start + k * step < stale_until:
+                lines.append(f"{head} 0 {start + k * step:.3f}")
+                k += 1
+    return "\n".join(lines)
+
+
 class Routing:
     """The parts of alertmanager.yml that decide when and whether a firing alert notifies."""
 
@@ -318,20 +441,41 @@ async def evaluate(tsdb: Path, rules: list[AlertRule], start: float, end: float,
         raise FileNotFoundError("prometheus is needed: apt-get install prometheus")
     started = time.monotonic()
     await record(prometheus, tsdb, passes or [], start, end, workdir)
-    server, url = _server(prometheus, tsdb, workdir)
-    await server.start(timeout=120)
     out: list[Firing] = []
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=900)) as session:
-            semaphore = asyncio.Semaphore(2)
+    todo = [r for r in rules if r.name != "Watchdog"]
+    number = 0
+    while todo:
+        # alerts whose ALERTS dependencies are all known; their ALERTS series are backfilled before the next round
+        known = {f.alert for f in out} | {r.name for r in rules if r not in todo}
+        ready = [r for r in todo if r.needs <= known]
+        if not ready:
+            raise ValueError(f"alerts read each other's ALERTS in a cycle: {[r.name for r in todo]}")
+        server, url = _server(prometheus, tsdb, workdir)
+        await server.start(timeout=120)
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=900)) as session:
+                semaphore = asyncio.Semaphore(2)
 
-            async def one(rule: AlertRule) -> list[Firing]:
-                async with semaphore:
-                    series = await query_range(session, url, rule.expr, start, end, rule.step)
-                return firings(rule, series)
+                async def one(rule: AlertRule) -> list[Firing]:
+                    async with semaphore:
+                        series = await query_range(session, url, rule.expr, start, end, rule.step)
+                        if rule.stay is None and rule.quiet is None:
+                            return firings(rule, series)
+                        quiet = await query_range(session, url, rule.quiet, start, end, rule.step) if rule.quiet else []
+                        stay = await query_range(session, url, rule.stay, start, end, rule.step) if rule.stay else []
+                        return hysteresis_firings(rule, series, quiet, stay)
 
-            for result in await asyncio.gather(*(one(r) for r in rules if r.name != "Watchdog")):
-                out += result
-    finally:
-        await server.stop()
+                for result in await asyncio.gather(*(one(r) for r in ready)):
+                    out += result
+        finally:
+            await server.stop()
+        todo = [r for r in todo if r not in ready]
+        wanted = {name for r in todo for name in r.needs}
+        if wanted:
+            files = BlockFiles(workdir / f"alerts-{number}", start)
+            for rule in ready:
+                if rule.name in wanted:
+                    files.write(alerts_series([f for f in out if f.alert == rule.name], rule.step, start))
+            backfill(files.close(), tsdb)
+        number += 1
     return out, time.monotonic() - started
