@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import json
 import math
+import os
 import re
 import subprocess
 import time
@@ -286,8 +287,8 @@ def firings(rule: AlertRule, series: list[dict[str, Any]]) -> list[Firing]:
 def hysteresis_firings(rule: AlertRule, on: list[dict[str, Any]], quiet: list[dict[str, Any]], stay: list[dict[str, Any]]) -> list[Firing]:
     """The alert on the evaluation timeline of each label set, evaluation by evaluation, as Prometheus would with
     its own ALERTS series: it starts when ``on`` holds, or ``quiet`` holds and it has not fired within
-    ``quiet_for``; while firing, any of the three keeps it; it resolves keep_firing_for after the last such
-    evaluation. (``for`` is taken as 0: the form is for alerts that fire at once.)"""
+    ``quiet_for``; while firing, ``on`` or ``stay`` keeps it (the quiet term is empty then: it has fired
+    within ``quiet_for``); it resolves keep_firing_for after the last such evaluation. (``for`` is taken as 0: the form is for alerts that fire at once.)"""
     def label_key(metric: dict[str, str]) -> str:
         return json.dumps({k: v for k, v in metric.items() if k != "__name__"}, sort_keys=True)
 
@@ -309,7 +310,7 @@ def hysteresis_firings(rule: AlertRule, on: list[dict[str, Any]], quiet: list[di
             if not active and firing is not None:
                 last_end, firing = firing.end, None
             holds = t in starts or (t in quiets and t - last_end > rule.quiet_for and not active)
-            if active and (t in starts or t in quiets or t in stays):
+            if active and (t in starts or t in stays):  # the quiet term is empty while it fires (it fired recently)
                 firing.end = t + rule.step + rule.keep  # type: ignore[union-attr]
             elif holds:
                 firing = Firing(rule.name, labels, t, t + rule.step + rule.keep)
@@ -463,6 +464,8 @@ async def evaluate(tsdb: Path, rules: list[AlertRule], start: float, end: float,
                             return firings(rule, series)
                         quiet = await query_range(session, url, rule.quiet, start, end, rule.step) if rule.quiet else []
                         stay = await query_range(session, url, rule.stay, start, end, rule.step) if rule.stay else []
+                        if os.environ.get("ALERTSIM_DUMP"):
+                            Path(os.environ["ALERTSIM_DUMP"]).write_text(json.dumps({"on": series, "quiet": quiet, "stay": stay}))
                         return hysteresis_firings(rule, series, quiet, stay)
 
                 for result in await asyncio.gather(*(one(r) for r in ready)):

@@ -73,6 +73,7 @@ class Params:
     slow_share: float = 0.003
     tail_minutes: float = 10.0
     tail_ratio: float = 0.05
+    partials: int = 1  # how many times the 50 % and 30 % partial incidents are repeated (a detection-time run)
 
     @property
     def seconds(self) -> float:
@@ -122,10 +123,11 @@ def incident_plan(params: Params, rng: random.Random, full: bool = True) -> list
     hard = ("LLMModelOutage",)
     for target in (t[0], t[2], t[3], t[4]) if full else (t[0],):
         add("hard_outage", target, None, 15, expect=hard)
-    for target in (t[1], t[4]) if full else ():
-        add("partial_50", target, None, 20, ratio=0.50, expect=("LLMModelOutage",))
-    for target in (t[2], t[3]) if full else (t[2 % len(t)],):
-        add("partial_30", target, None, 30, ratio=0.30, expect=("LLMModelOutage",))
+    for k in range(params.partials):
+        for target in ((t[(1 + k) % len(t)], t[(4 + k) % len(t)]) if full else ()):
+            add("partial_50", target, None, 20, ratio=0.50, expect=("LLMModelOutage",))
+        for target in ((t[(2 + k) % len(t)], t[(3 + k) % len(t)]) if full else (t[2 % len(t)],) if k == 0 else ()):
+            add("partial_30", target, None, 30, ratio=0.30, expect=("LLMModelOutage",))
     for target in (t[0], t[4]) if full else ():
         add("partial_10", target, None, 60, ratio=0.10, expect=("LLMModelErrorRateElevated|LLMModelOutage",))
     for target in (t[1], t[3]) if full else (t[1 % len(t)],):
