@@ -222,11 +222,12 @@ def parse_all(argv: list[str] | None = None) -> tuple[Params, bool, Path | None,
         parser.add_argument("--" + field.replace("_", "-"), type=float, default=getattr(defaults, field))
     parser.add_argument("--partials", type=int, default=defaults.partials,
                         help="repeat the 50 %% and 30 %% partial incidents this many times (detection times with more than two samples)")
+    parser.add_argument("--hards", type=int, default=defaults.hards, help="repeat the hard outages this many times")
     parser.add_argument("--out", type=Path, default=Path("bench/out/alert_quality.json"))
     parser.add_argument("--rules", type=Path, help="rules folder to judge instead of prometheus/rules (trade-off runs)")
     args = parser.parse_args(argv)
     params = Params(days=args.days, seed=args.seed, regions=tuple(r for r in args.regions.split(",") if r),
-                    partials=args.partials, **{f: getattr(args, f) for f in NOISE_FLAGS})
+                    partials=args.partials, hards=args.hards, **{f: getattr(args, f) for f in NOISE_FLAGS})
     if args.quick:
         params.targets = params.targets[:3]
     levels = [float(x) for x in args.noise_levels.split(",") if x]

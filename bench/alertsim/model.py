@@ -74,6 +74,7 @@ class Params:
     tail_minutes: float = 10.0
     tail_ratio: float = 0.05
     partials: int = 1  # how many times the 50 % and 30 % partial incidents are repeated (a detection-time run)
+    hards: int = 1  # how many times the hard outages are repeated
 
     @property
     def seconds(self) -> float:
@@ -121,8 +122,9 @@ def incident_plan(params: Params, rng: random.Random, full: bool = True) -> list
     kinds: list[tuple[str, Target, str | None, float, dict]] = []
     add = lambda kind, target, region, minutes, **kw: kinds.append((kind, target, region, minutes * 60, kw))  # noqa: E731
     hard = ("LLMModelOutage",)
-    for target in (t[0], t[2], t[3], t[4]) if full else (t[0],):
-        add("hard_outage", target, None, 15, expect=hard)
+    for k in range(params.hards):
+        for target in (t[0], t[2], t[3], t[4]) if full else ((t[0],) if k == 0 else ()):
+            add("hard_outage", target, None, 15, expect=hard)
     for k in range(params.partials):
         for target in ((t[(1 + k) % len(t)], t[(4 + k) % len(t)]) if full else ()):
             add("partial_50", target, None, 20, ratio=0.50, expect=("LLMModelOutage",))
