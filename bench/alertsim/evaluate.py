@@ -11,7 +11,6 @@ import asyncio
 import dataclasses
 import json
 import math
-import os
 import re
 import subprocess
 import time
@@ -464,8 +463,6 @@ async def evaluate(tsdb: Path, rules: list[AlertRule], start: float, end: float,
                             return firings(rule, series)
                         quiet = await query_range(session, url, rule.quiet, start, end, rule.step) if rule.quiet else []
                         stay = await query_range(session, url, rule.stay, start, end, rule.step) if rule.stay else []
-                        if os.environ.get("ALERTSIM_DUMP"):
-                            Path(os.environ["ALERTSIM_DUMP"]).write_text(json.dumps({"on": series, "quiet": quiet, "stay": stay}))
                         return hysteresis_firings(rule, series, quiet, stay)
 
                 for result in await asyncio.gather(*(one(r) for r in ready)):

@@ -22,9 +22,9 @@ from collections.abc import Callable
 
 from healthboard.evidence import Suspicion, is_suspicious
 from healthboard.metrics import Metrics
+from healthboard.prober.base import short
 from healthboard.prober.engine import ProbeEngine
 from healthboard.record import BACKOFF_TYPES, CheckRecord, ErrorType
-from healthboard.secrets import scrub
 from healthboard.state import TargetState
 from healthboard.targets import Target
 
@@ -246,7 +246,7 @@ class Scheduler:
             log.exception("probe of %s failed inside the exporter; recorded as error type other", target.id)
             return CheckRecord(ts=time.time(), provider=target.provider, model=target.model, region=target.region,
                                check=target.check, ok=False, http_status=None, error_type=ErrorType.OTHER,
-                               error_message=scrub(f"internal error: {type(exc).__name__}: {exc}")[:300], latency_ms=0.0,
+                               error_message=short(f"internal error: {type(exc).__name__}: {exc}"), latency_ms=0.0,
                                scheduled=scheduled)
 
     def _after(self, state: TargetState, target_id: str, now: float, record: CheckRecord) -> float:

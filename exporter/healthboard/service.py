@@ -25,14 +25,9 @@ log = logging.getLogger(__name__)
 class NoTargets(ConfigError):
     """The config is valid but nothing can be probed (every provider skipped)."""
 
-    headline = "nothing to probe"
-
-    def report(self) -> str:
-        skipped = [p for p in self.problems if p[0].startswith("provider ")]
-        lines = [f"{self.source}: nothing to probe: {len(skipped)} provider{'s' if len(skipped) != 1 else ''} skipped"
-                 if skipped else f"{self.source}: nothing to probe: no providers configured"]
-        lines += [f"  {where}: {what}" for where, what in self.problems]
-        return "\n".join(lines)
+    def headline(self) -> str:
+        skipped = sum(1 for where, _ in self.problems if where.startswith("provider "))
+        return f"nothing to probe: {skipped} provider{'s' if skipped != 1 else ''} skipped" if skipped else "nothing to probe: no providers configured"
 
 
 def plan_or_fail(config: Config, source: str, environ: Mapping[str, str] | None = None) -> Plan:

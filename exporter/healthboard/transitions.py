@@ -17,7 +17,7 @@ log = logging.getLogger("healthboard.targets")
 
 class TransitionLog:
     def __init__(self) -> None:
-        self._last: dict[str, str | None] = {}  # target id → its last error type ("" when ok)
+        self._last: dict[str, str] = {}  # target id → its last error type ("" when ok)
         self._failing_since: dict[str, float] = {}
         self._failures: dict[str, int] = {}
 

@@ -37,13 +37,13 @@ class ConfigError(Exception):
         self.problems = problems
         super().__init__(self.report())
 
-    headline = "invalid configuration"
+    def headline(self) -> str:
+        return f"invalid configuration ({len(self.problems)} problem{'s' if len(self.problems) != 1 else ''})"
 
     def report(self) -> str:
         """Every problem on a line of its own, secrets and anything shaped like a key scrubbed (a key pasted into
         the wrong field must not be quoted back)."""
-        count = f"{len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}"
-        lines = [f"{self.source}: {self.headline} ({count})"]
+        lines = [f"{self.source}: {self.headline()}"]
         lines += [f"  {where}: {what}" for where, what in self.problems]
         return scrub_config_text("\n".join(lines))
 

@@ -29,7 +29,6 @@ from healthboard.pricing import cost_usd
 from healthboard.prober import WIRE_FORMATS
 from healthboard.prober.base import Reply, request_id_from, retry_after_seconds, short
 from healthboard.record import CheckRecord, ErrorType
-from healthboard.secrets import scrub
 from healthboard.targets import Target
 
 log = logging.getLogger(__name__)
@@ -264,16 +263,17 @@ class ProbeEngine:
             if status == 429 or status == 503:
                 record.retry_after = retry_after_seconds(headers)
         if error is not None:
-            record.error_type, record.error_message = error[0], scrub(short(error[1]))
+            record.error_type, record.error_message = error[0], short(error[1])
             if status is not None:
-                record.request_id = _clean(request_id_from(headers))
+                record.request_id = request_id_from(headers)
             return record
         verdict = wire.judge(Reply(status or 0, headers, body))
         record.ok = verdict.ok
         record.error_type = verdict.error_type
-        # what the upstream says goes everywhere (/api/checks, Postgres): never a credential it echoed
-        record.error_message = _clean(verdict.message)
-        record.request_id = _clean(verdict.request_id)
+        # judge() passes what the upstream says through short(), which scrubs every registered secret (extra
+        # header values included): a credential it echoes never reaches /api/checks or Postgres
+        record.error_message = verdict.message
+        record.request_id = verdict.request_id
         if record.retry_after is None and verdict.retry_after is not None:
             record.retry_after = verdict.retry_after  # e.g. Gemini's RetryInfo, when no Retry-After header came
         record.input_tokens = verdict.input_tokens
@@ -318,12 +318,8 @@ def classify_exception(exc: Exception, target: Target, stamps: Stamps) -> tuple[
     for types, error_type, message in EXCEPTIONS:
         if isinstance(exc, types):
             return error_type, message(exc, target, stamps)
-    log.warning("probe of %s raised %s: %s", target.id, type(exc).__name__, scrub(str(exc)))
-    return ErrorType.OTHER, scrub(f"the probe could not be sent: {type(exc).__name__}: {exc}")
-
-
-def _clean(text: str | None) -> str | None:
-    return scrub(text) if text else text
+    log.warning("probe of %s raised %s: %s", target.id, type(exc).__name__, exc)  # the log filter scrubs it
+    return ErrorType.OTHER, f"the probe could not be sent: {type(exc).__name__}: {exc}"  # short()-ened below
 
 
 def _watch(response: aiohttp.ClientResponse, stamps: Stamps) -> None:

@@ -173,9 +173,9 @@ class PostgresSink:
     def _spool(self, payloads: list[str]) -> None:
         self._drained.clear()
         if self._overflow:
-            self._overflow.extend(payloads)  # keep the order: these go after what is waiting in memory
+            # keep the order: these go after what waits in memory; the writer retries the disk, not every submit
+            self._overflow.extend(payloads)
             self._trim_overflow()
-            self._move_overflow()
             return
         try:
             dropped = self.spool.append(payloads)
@@ -219,7 +219,6 @@ class PostgresSink:
 
     def _spooled(self, dropped: int) -> None:
         self.metrics.sink_spool_rows.set(self.waiting)
-        self._drained.clear()
         if dropped:
             self.metrics.sink_dropped_rows.inc(dropped)
             now = time.monotonic()

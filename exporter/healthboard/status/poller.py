@@ -85,6 +85,7 @@ class StatusPoller:
         self._session: aiohttp.ClientSession | None = None
         self._wake = asyncio.Event()
         self.polls = 0  # rounds of polling started (tests: reloads must not add any)
+        self.pages: list[StatusPageConfig] = []
         self.configure(config)
 
     def configure(self, config: Config) -> None:
@@ -92,7 +93,7 @@ class StatusPoller:
         than MIN_POLL_GAP after the last poll: a reload storm must not hammer a third party's status page."""
         self.interval = config.status.interval
         self.timeout = config.status.timeout
-        previous = list(getattr(self, "pages", []))
+        previous = self.pages
         self.pages = pages_for(config)
         polled = {page.provider for page in self.pages}
         for provider in list(self.states):
