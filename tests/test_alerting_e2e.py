@@ -51,7 +51,7 @@ providers:
 def modelled_detection(fault_at: float, group_wait: float) -> float:
     """bench/alertsim's model of the same scenario: the exporter's schedule (2 s grid, 1 s re-checks, 0.5 s fast)
     under a hard outage from ``fault_at`` → the first probe after which the exporter's evidence meets the hard
-    branch of prometheus/rules/detector.yml (≥ 4 in a row spanning ≥ 30 s with ≥ 2 server errors) →
+    branch of prometheus/rules/detector.yml (≥ 4 in a row spanning ≥ 20 s with ≥ 2 server errors) →
     + group_wait. Scrape and evaluation phase are what the model averages over; the test allows one of each."""
     import sys
 
@@ -67,7 +67,7 @@ def modelled_detection(fault_at: float, group_wait: float) -> float:
     evidence = Evidence()
     for probe in run.probes:
         evidence.add(probe.t, probe.ok, ErrorType(probe.error_type) if probe.error_type else None)
-        if probe.t >= fault_at and evidence.run_failures >= 4 and evidence.run_seconds >= 30 and evidence.run_server_errors >= 2:
+        if probe.t >= fault_at and evidence.run_failures >= 4 and evidence.run_seconds >= 20 and evidence.run_server_errors >= 2:
             return probe.t + probe.latency - fault_at + group_wait
     raise AssertionError("the model never decided")
 

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 MAX_DOCUMENT = 8 * 1024 * 1024
 LEAD_LOOKBACK = 7200.0  # an alert more than 2 h before an incident is about something else
 MIN_POLL_GAP = 30.0  # status.interval is at least this; a config change never polls sooner after the last poll
-ALERT_STREAK = 3  # approximates our first page (LLMModelOutage needs 4 in a row spanning 30 s: detector.yml)
+ALERT_STREAK = 3  # approximates our first page (LLMModelOutage needs 4 in a row spanning 20 s: detector.yml)
 _EVENT_NS = uuid.UUID("6f1c7f2e-3c1b-4c55-9a8e-5f0c2b7d9e11")
 
 
