@@ -23,10 +23,10 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the repository root, for bench.*
 
-from alertsim.evaluate import BlockFiles, Firing, Routing, backfill, evaluate, load_rules, notify  # noqa: E402
-from alertsim.model import Incident, Params, Target, incident_plan, scrape_times, series_lines, simulate  # noqa: E402
+from bench.alertsim.evaluate import BlockFiles, Firing, Routing, backfill, evaluate, load_rules, notify  # noqa: E402
+from bench.alertsim.model import Incident, Params, incident_plan, scrape_times, series_lines, simulate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCH = 1_767_225_600.0  # 2026-01-01T00:00:00Z: the simulated month starts here
@@ -169,8 +169,8 @@ def report(params: Params, result: dict, timings: dict, cost: float | None) -> s
 
 def default_cost() -> float:
     from healthboard.config import parse_config
-    from healthboard.runtime import packaged
-    from healthboard.targets import build_plan
+    from healthboard.app.run import packaged
+    from healthboard.plan import build_plan
 
     env = {"OPENAI_API_KEY": "x" * 10, "ANTHROPIC_API_KEY": "x" * 10, "GEMINI_API_KEY": "x" * 10}
     return build_plan(parse_config(packaged("default.yml"), "default", env), env).monthly_cost_usd
@@ -223,11 +223,12 @@ def parse_all(argv: list[str] | None = None) -> tuple[Params, bool, Path | None,
     parser.add_argument("--partials", type=int, default=defaults.partials,
                         help="repeat the 50 %% and 30 %% partial incidents this many times (detection times with more than two samples)")
     parser.add_argument("--hards", type=int, default=defaults.hards, help="repeat the hard outages this many times")
+    parser.add_argument("--latencies", type=int, default=defaults.latencies, help="repeat the latency incidents this many times")
     parser.add_argument("--out", type=Path, default=Path("bench/out/alert_quality.json"))
     parser.add_argument("--rules", type=Path, help="rules folder to judge instead of prometheus/rules (trade-off runs)")
     args = parser.parse_args(argv)
     params = Params(days=args.days, seed=args.seed, regions=tuple(r for r in args.regions.split(",") if r),
-                    partials=args.partials, hards=args.hards, **{f: getattr(args, f) for f in NOISE_FLAGS})
+                    partials=args.partials, hards=args.hards, latencies=args.latencies, **{f: getattr(args, f) for f in NOISE_FLAGS})
     if args.quick:
         params.targets = params.targets[:3]
     levels = [float(x) for x in args.noise_levels.split(",") if x]

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import aiohttp
 
-from healthboard.stack import find_binary, free_port
+from healthboard.demo.stack import find_binary, free_port
 
 DELAY = 0.100
 INTERVAL = 30.0
@@ -304,7 +304,8 @@ def table(results: list[dict]) -> str:
 async def stress_database(work: Path) -> tuple[object, str]:
     """A PostgreSQL 15 of our own with the sink's schema applied: (server, dsn)."""
     from healthboard.sink.migrate import migrate
-    from healthboard.testing.postgres import Postgres
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for devtools
+    from devtools.postgres import Postgres
 
     server = await asyncio.to_thread(Postgres)
     dsn = server.dsn()

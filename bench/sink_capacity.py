@@ -14,13 +14,16 @@ import random
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import asyncpg
 
 from healthboard.record import CheckRecord, ErrorType
 from healthboard.sink.migrate import migrate
 from healthboard.sink.postgres import INSERT, _columns, to_row
-from healthboard.testing.postgres import External, Postgres, new_database_name
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the repository root, for devtools
+from devtools.postgres import External, Postgres, new_database_name  # noqa: E402
 
 FREE_TIER_BYTES = 500 * 1000 * 1000
 ERRORS = [(ErrorType.SERVER_ERROR, 500, "The server had an error while processing your request. Sorry about that!"),

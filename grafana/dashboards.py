@@ -11,11 +11,28 @@ tests/test_dashboards.py runs every query against a live Prometheus and Postgres
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 OUT = Path(__file__).parent / "provisioning" / "dashboards" / "json"
+DETECTOR = Path(__file__).parents[1] / "prometheus" / "rules" / "detector.yml"
+
+
+def _detector_parameters() -> tuple[float, float]:
+    """The thresholds the panels colour by, read from the rules (their one source): S1's failure ratio (the partial
+    test's p1) and S2's latency bound (the histogram bucket the latency test counts above)."""
+    text = DETECTOR.read_text(encoding="utf-8")
+    rules = {r.get("record"): r["expr"] for g in yaml.safe_load(text)["groups"] for r in g["rules"] if "record" in r}
+    s1_ratio = float(re.search(r"vector\(([0-9.]+)\)", rules["llm_detector:partial_p1:ratio"]).group(1))  # type: ignore[union-attr]
+    s2_seconds = float(re.search(r'llm_probe_duration_seconds_bucket\{le="([0-9.]+)"\}', rules["target:llm_latency_llr:slow"]).group(1))  # type: ignore[union-attr]
+    return s1_ratio, s2_seconds
+
+
+S1_RATIO, S2_SECONDS = _detector_parameters()
 PROM = {"type": "prometheus", "uid": "${datasource}"}
 PG = {"type": "grafana-postgresql-datasource", "uid": "${pg}"}
 SEL = 'provider=~"$provider",model=~"$model",region=~"$region"'
@@ -115,10 +132,10 @@ def health() -> dict[str, Any]:
         f'sum by (provider) (increase(llm_probe_failures_total{{{SEL}}}[15m])) / sum by (provider) (increase(llm_probe_requests_total{{{SEL}}}[15m]))',
         "{{provider}}", instant=True)], unit="percentunit",
         description="Failed share of scheduled probes over 15 minutes (re-checks excluded), every error type.",
-        defaults={"decimals": 1, "thresholds": thresholds((None, "green"), (0.05, "yellow"), (0.2, "red")), "color": {"mode": "thresholds"}})
+        defaults={"decimals": 1, "thresholds": thresholds((None, "green"), (0.05, "yellow"), (S1_RATIO, "red")), "color": {"mode": "thresholds"}})
     b.add("stat", "p95 latency (15m)", [prom(
         f'histogram_quantile(0.95, sum by (provider, le) (rate(llm_probe_duration_seconds_bucket{{{SEL}}}[15m])))', "{{provider}}", instant=True)],
-        unit="s", defaults={"decimals": 2, "thresholds": thresholds((None, "green"), (3, "yellow"), (5, "red")), "color": {"mode": "thresholds"}})
+        unit="s", defaults={"decimals": 2, "thresholds": thresholds((None, "green"), (3, "yellow"), (S2_SECONDS, "red")), "color": {"mode": "thresholds"}})
     b.add("stat", "Official status", [prom(f"max by (provider) (llm_provider_official_status{{{PSEL}}})", "{{provider}}", instant=True)],
           unit="none", description="Worst watched component on the provider's status page. Unknown while the page can't be read.",
           defaults={"mappings": STATUS_MAPPINGS, "color": {"mode": "thresholds"},
@@ -156,7 +173,7 @@ def health() -> dict[str, Any]:
         f'sum by (provider, model) (increase(llm_probe_failures_total{{{SEL}}}[1h])) / sum by (provider, model) (increase(llm_probe_requests_total{{{SEL}}}[1h]))',
         instant=True, fmt="table")], unit="percentunit", w=12, h=8,
         defaults={"custom": {"cellOptions": {"type": "color-background"}}, "color": {"mode": "thresholds"},
-                  "thresholds": thresholds((None, "green"), (0.05, "yellow"), (0.2, "red"))},
+                  "thresholds": thresholds((None, "green"), (0.05, "yellow"), (S1_RATIO, "red"))},
         transformations=[{"id": "groupingToMatrix", "options": {"columnField": "model", "rowField": "provider", "valueField": "Value"}}])
     b.add("piechart", "Failures by error type (time range)", [prom(
         f'sum by (error_type) (increase(llm_probe_failures_total{{{SEL}}}[$__range])) > 0', "{{error_type}}", instant=True)],

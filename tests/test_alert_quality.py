@@ -5,7 +5,6 @@ fails CI. The full month is `make bench-alerts`; its table is kept in docs/ALERT
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ import pytest
 from conftest import require_binary
 
 ROOT = Path(__file__).parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -22,7 +20,7 @@ pytestmark = pytest.mark.timeout(300)
 def result(tmp_path_factory: pytest.TempPathFactory) -> dict:
     require_binary("promtool")
     require_binary("prometheus")
-    import alert_quality
+    from bench import alert_quality
 
     params, quick, _ = alert_quality.parse_args(["--days", "2", "--quick", "--seed", "1"])
     return asyncio.run(alert_quality.run(params, quick, None, tmp_path_factory.mktemp("aq")))
@@ -67,7 +65,7 @@ def test_default_probe_cost_is_under_a_dollar(result: dict) -> None:
 
 
 def test_evaluator_applies_for_and_keep_firing_for_as_prometheus_does() -> None:
-    from alertsim.evaluate import AlertRule, firings
+    from bench.alertsim.evaluate import AlertRule, firings
 
     keep = AlertRule("X", "", 0, 15, {}, keep=45)
     # a firing alert rides a gap shorter than keep_firing_for, and resolves keep_firing_for after the last true
@@ -85,7 +83,7 @@ def test_no_incident_pages_twice(result: dict) -> None:
 
 
 def test_evaluator_applies_the_hysteresis_on_alerts_as_prometheus_does() -> None:
-    from alertsim.evaluate import AlertRule, hysteresis_firings, load_rules
+    from bench.alertsim.evaluate import AlertRule, hysteresis_firings, load_rules
 
     rule = AlertRule("X", "", 0, 15, {}, keep=15, stay="s", quiet="q", quiet_for=900)
     on, quiet, stay = [], [{"metric": {}, "times": [0, 15, 600, 615]}], [{"metric": {}, "times": [30, 45, 60, 300]}]

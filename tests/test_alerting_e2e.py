@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -14,9 +13,9 @@ import pytest
 from healthboard.config import parse_config
 from healthboard.evidence import Evidence
 from healthboard.record import ErrorType
-from healthboard.runtime import running_exporter
-from healthboard.service import plan_or_fail
-from healthboard.stack import ALERTMANAGER_BINARIES, Notification, running_stack
+from healthboard.app.run import running_exporter
+from healthboard.app.exporter import plan_or_fail
+from healthboard.demo.stack import ALERTMANAGER_BINARIES, Notification, running_stack
 
 from conftest import Sim, require_binary
 
@@ -51,12 +50,9 @@ providers:
 def modelled_detection(fault_at: float, group_wait: float) -> float:
     """bench/alertsim's model of the same scenario: the exporter's schedule (2 s grid, 1 s re-checks, 0.5 s fast)
     under a hard outage from ``fault_at`` → the first probe after which the exporter's evidence meets the hard
-    branch of prometheus/rules/detector.yml (≥ 4 in a row spanning ≥ 20 s with ≥ 2 server errors) →
+    branch of prometheus/rules/detector.yml (``Progress.hard_outage``: ≥ 4 in a row spanning ≥ 20 s with ≥ 2 server errors) →
     + group_wait. Scrape and evaluation phase are what the model averages over; the test allows one of each."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
-    from alertsim.model import Incident, Params, Target, simulate
+    from bench.alertsim.model import Incident, Params, Target, simulate
 
     params = Params(days=(fault_at + 120) / 86400, interval=2.0, recheck=1.0, recheck_fast=0.5, timeout=0.5, noise_fail=0,
                     blips_per_day=0, slow_share=0, bursts_per_day=0, ratelimit_per_day=0, latency_median=0.005, latency_sigma=0.0)
@@ -67,7 +63,7 @@ def modelled_detection(fault_at: float, group_wait: float) -> float:
     evidence = Evidence()
     for probe in run.probes:
         evidence.add(probe.t, probe.ok, ErrorType(probe.error_type) if probe.error_type else None)
-        if probe.t >= fault_at and evidence.run_failures >= 4 and evidence.run_seconds >= 20 and evidence.run_server_errors >= 2:
+        if probe.t >= fault_at and evidence.progress().hard_outage:
             return probe.t + probe.latency - fault_at + group_wait
     raise AssertionError("the model never decided")
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,20 +11,11 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from healthboard.config import parse_config
-from healthboard.runtime import running_exporter
-from healthboard.service import Exporter, plan_or_fail
 
 from conftest import PROVIDERS, Sim, config_text
+from helpers import exporter_for
 
 FAST = dict(interval="300ms", timeout="200ms", recheck_interval="200ms")
-
-
-@contextlib.asynccontextmanager
-async def exporter_for(text: str, path: str | None = None) -> AsyncIterator[tuple[Exporter, str]]:
-    config = parse_config(text, path or "test", {})
-    async with running_exporter(config, plan_or_fail(config, "test", {}), path, "127.0.0.1:0", environ={}) as running:
-        yield running
 
 
 async def get(url: str, **kwargs: Any) -> tuple[int, Any]:

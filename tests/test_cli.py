@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import socket
 import sys
 from pathlib import Path
 
@@ -14,28 +12,9 @@ import aiohttp
 import pytest
 
 from conftest import PROVIDERS, Sim, config_text, require_binary
+from helpers import clean_env, free_port, run
 
 ROOT = Path(__file__).parents[1]
-
-
-async def run(*args: str, env: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "healthboard", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={**clean_env(), **(env or {})},
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout)
-    return process.returncode or 0, out.decode(), err.decode()
-
-
-def clean_env() -> dict[str, str]:
-    drop = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "COHERE_API_KEY"}
-    return {k: v for k, v in os.environ.items() if k not in drop}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def test_once_json_all_ok(sim: Sim, tmp_path: Path) -> None:
@@ -154,7 +133,7 @@ async def test_demo_runs_and_shows_the_incident() -> None:
 
 async def test_promtool_check_metrics_on_live_scrape(sim: Sim) -> None:
     promtool = require_binary("promtool")
-    from test_api import exporter_for
+    from helpers import exporter_for
 
     sim.script("latency: 1ms\nrules:\n  - match: {kind: openai}\n    faults: {server_error: 0.5}\n")
     async with exporter_for(config_text(sim.url, interval="300ms", timeout="200ms", recheck_interval="200ms")) as (_, url):

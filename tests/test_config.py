@@ -8,8 +8,8 @@ import pytest
 from healthboard.cli import main
 from healthboard.config import ConfigError, load_config, parse_config, parse_duration
 from healthboard.evidence import ASSUMED_SUSPICIOUS_SHARE
-from healthboard.runtime import packaged
-from healthboard.targets import build_plan
+from healthboard.app.run import packaged
+from healthboard.plan import build_plan
 
 TESTDATA = Path(__file__).parent / "config_testdata"
 INVALID = sorted(TESTDATA.glob("invalid-*.yml"))
@@ -164,3 +164,39 @@ def test_cost_estimate_counts_adaptive_rechecks() -> None:
     assert default.monthly_cost_usd == pytest.approx(without.monthly_cost_usd * (1 + ASSUMED_SUSPICIOUS_SHARE * (120 / 7.5 - 120 / 30)))
     assert default.monthly_cost_usd == pytest.approx(without.monthly_cost_usd * 1.36, rel=0.01)  # what the alert bench measured
     assert default.monthly_cost_usd < 1.0
+
+
+def test_dollar_escape_is_kept_in_file_paths(tmp_path: Path) -> None:
+    """``$$`` is a literal ``$`` once: the config is expanded in one place, never again downstream."""
+    from healthboard.plan import build_plan
+
+    folder = tmp_path / "${X}"
+    folder.mkdir()
+    (folder / "key").write_text("sk-test-dollar-0123456789\n")
+    (folder / "dsn").write_text("postgresql://healthboard_writer:pw@127.0.0.1:5432/postgres\n")
+    text = (f"sink: {{dsn_file: '{tmp_path}/$${{X}}/dsn'}}\n"
+            f"providers:\n  - {{name: o, kind: openai, base_url: 'http://x', api_key_file: '{tmp_path}/$${{X}}/key', models: [m]}}\n")
+    environ = {"X": "expanded"}
+    plan = build_plan(parse_config(text, "t", environ), environ)
+    assert not plan.skipped, plan.skipped
+    assert plan.targets[0].api_key.reveal() == "sk-test-dollar-0123456789"
+    assert plan.sink_problem is None and plan.sink_dsn is not None
+
+
+def test_every_registered_kind_and_page_format_is_accepted_with_its_own_keys() -> None:
+    """The schema comes from the registries: each wire format and status-page format, with its own keys."""
+    from healthboard.config.model import KINDS
+    from healthboard.prober import WIRE_FORMATS
+    from healthboard.status import STATUS_FORMATS
+
+    assert set(KINDS) == set(WIRE_FORMATS)
+    from conftest import KIND_EXAMPLES
+
+    providers = "".join(
+        f"  - {{name: p{i}, kind: {kind}, base_url: 'http://x', models: [m]"
+        + (f", {KIND_EXAMPLES[kind][3]}" if KIND_EXAMPLES[kind][3] else "") + "}\n"
+        for i, kind in enumerate(WIRE_FORMATS))
+    pages = "".join(f"    - {{provider: p0, format: {fmt}, url: 'http://s', components: [API]}}\n" for fmt in STATUS_FORMATS)
+    config = parse_config(f"providers:\n{providers}status:\n  pages:\n{pages}", "t", {})
+    assert [p.kind for p in config.providers] == list(WIRE_FORMATS)
+    assert [p.format for p in config.status.pages] == list(STATUS_FORMATS)

@@ -4,7 +4,6 @@ annotation and variable query of every dashboard must return data."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import subprocess
@@ -19,12 +18,12 @@ import pytest
 import yaml
 
 from healthboard.config import parse_config
-from healthboard.runtime import running_exporter
-from healthboard.service import plan_or_fail
-from healthboard.stack import ALERTMANAGER_BINARIES, running_stack
+from healthboard.app.run import running_exporter
+from healthboard.app.exporter import plan_or_fail
+from healthboard.demo.stack import ALERTMANAGER_BINARIES, running_stack
 
 from conftest import Sim, require_binary
-from test_sink import SINK, Database, db, pg_server  # noqa: F401 - fixtures
+from helpers import Database, SINK
 
 ROOT = Path(__file__).parents[1]
 PROVISIONING = ROOT / "grafana" / "provisioning"
@@ -199,7 +198,7 @@ async def test_mismatch_alert_and_every_panel_query_returns_data(sim: Sim, db: D
             mismatched = {n.title for n in slack if "status page says operational" in n.title}
             assert all(t.startswith("[HIGH] openai") for t in mismatched), mismatched  # google's page admitted it; cohere's is unknown
             # google's page admitted the outage ~45 s in; our probes had alerted within seconds
-            lead = exporter.metrics.detection_lead.labels("google")._value.get()
+            lead = exporter.status.metrics.detection_lead.labels("google")._value.get()
             assert 20 < lead < 50, lead
             assert exporter.sink is not None and await exporter.sink.flush(10)
 

@@ -177,7 +177,7 @@ def test_engine_on_uvloop_measures_every_phase(ca: trustme.CA) -> None:
     (a proxy around the loop's create_connection) and the phase timing must hold there too."""
     import uvloop  # in the test extra
 
-    from healthboard.runtime import run
+    from healthboard.app.run import run
 
     async def probe_over_tls() -> int:
         assert isinstance(asyncio.get_running_loop(), uvloop.Loop)

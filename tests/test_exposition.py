@@ -1,4 +1,4 @@
-"""/metrics: the compact per-target store (healthboard/target_series.py) must keep prometheus-client's
+"""/metrics: the compact per-target store (healthboard/metrics/store.py) must keep prometheus-client's
 semantics exactly, and its fast rendering must equal what the registry's collector gives."""
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from healthboard.config import parse_config
 from healthboard.evidence import Evidence
-from healthboard.metrics import DURATION_BUCKETS, PHASE_BUCKETS, Metrics
+from healthboard.metrics import Metrics
+from healthboard.metrics.families import DURATION_BUCKETS, PHASE_BUCKETS
 from healthboard.record import PHASES, CheckRecord, ErrorType
-from healthboard.targets import Target, build_plan
+from healthboard.plan import Target, build_plan
 
 from conftest import require_binary
 
@@ -49,10 +50,10 @@ def loaded_metrics(n: int) -> Metrics:
     metrics = Metrics()
     evidence: dict[str, Evidence] = {}
     for target, record, consecutive, outage in records(n):
-        metrics.add_target(target)
+        metrics.probes.add_target(target)
         evidence.setdefault(target.id, Evidence()).add(record.ts, record.ok, record.error_type)
-        metrics.observe(record, consecutive=consecutive, consecutive_outage=outage, evidence=evidence[target.id])
-    metrics.lag.observe(0.002)
+        metrics.probes.observe(record, evidence[target.id].progress(consecutive, outage))
+    metrics.probes.lag.observe(0.002)
     return metrics
 
 
@@ -169,6 +170,6 @@ def test_exposition_passes_promtool(tmp_path) -> None:  # type: ignore[no-untype
 
 def test_removed_targets_disappear() -> None:
     metrics = loaded_metrics(3)
-    metrics.remove_target("p/m1/chat")
+    metrics.probes.remove_target("p/m1/chat")
     assert 'model="m1"' not in metrics.render().decode()
     assert families(metrics.render().decode()) == families(generate_latest(metrics.registry).decode())

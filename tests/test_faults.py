@@ -23,18 +23,19 @@ import pytest
 from aiohttp import web
 
 from healthboard.cli import main
+from healthboard.events import Probed
 from healthboard.config import load_config, parse_config
 from healthboard.logs import setup_logging
 from healthboard.metrics import Metrics
 from healthboard.prober import WIRE_FORMATS
 from healthboard.record import ErrorType
-from healthboard.runtime import running_exporter, run_once
+from healthboard.app.run import running_exporter, run_once
 from healthboard.secrets import Secret
-from healthboard.service import plan_or_fail
+from healthboard.app.exporter import plan_or_fail
 from healthboard.sink import PostgresSink
 
 from conftest import IN_CI, Sim, config_text
-from test_sink import SINK, Database, Proxy, db, ids_in_db, pg_server, record, upstream_port, via  # noqa: F401 - fixtures
+from helpers import Database, Proxy, SINK, ids_in_db, record, upstream_port, via
 
 pytestmark = pytest.mark.timeout(180)
 FAST = {"interval": "300ms", "timeout": "250ms", "recheck_interval": "0"}
@@ -103,7 +104,7 @@ async def test_spool_disk_full_holds_records_in_memory_and_loses_nothing(db: Dat
     try:
         metrics = Metrics()
         config = SinkConfig(dsn=via(db, proxy), spool_dir=str(folder), batch_size=50, batch_max_age=0.1, connect_timeout=0.5, retry_max=0.5)
-        sink = PostgresSink(config, Secret(config.dsn or ""), metrics)
+        sink = PostgresSink(config, Secret(config.dsn or ""), metrics.own)
         sink.start()
         filler = fill(folder)
         produced: list[str] = []
@@ -215,7 +216,7 @@ async def test_stalled_database_write_is_abandoned_counted_and_retried(db: Datab
     dsn = db.dsn("healthboard_writer").replace(f":{upstream_port(db)}/", f":{port}/")
     config = SinkConfig(dsn=dsn, spool_dir=str(tmp_path), batch_size=5, batch_max_age=0.05, connect_timeout=0.5,
                         write_timeout=1.0, retry_max=0.3)
-    sink = PostgresSink(config, Secret(dsn), metrics)
+    sink = PostgresSink(config, Secret(dsn), metrics.own)
     sink.start()
     produced = [record() for _ in range(5)]
     sink.submit_many(produced)
@@ -275,7 +276,7 @@ async def test_a_key_from_a_crlf_env_file_still_works(sim: Sim) -> None:
     env = {"OPENAI_API_KEY": "sk-test-openai-0123456789abcdef\r"}
     text = config_text(sim.url, ["openai"], **FAST).replace("api_key: sk-test-openai-0123456789abcdef", "api_key: ${OPENAI_API_KEY}")
     config = parse_config(text, "t", env)
-    records = await run_once(plan_or_fail(config, "t", env), config, environ=env)
+    records = await run_once(plan_or_fail(config, "t", env), config)
     assert records[0].ok, records[0]
 
 
@@ -287,7 +288,7 @@ async def test_reload_storm_records_every_call_it_paid_for(sim: Sim, tmp_path: P
     produced: list[str] = []
     config = load_config(path, {})
     async with running_exporter(config, plan_or_fail(config, "t", {}), str(path), "127.0.0.1:0", environ={}) as (exporter, _):
-        exporter.scheduler.listeners.insert(0, lambda rec, state: produced.append(rec.id))
+        exporter.scheduler.consumers.insert(0, lambda event: produced.append(event.record.id) if isinstance(event, Probed) else None)
         for i in range(40):
             interval = ("200ms", "180ms")[i % 2]
             providers = ["openai", "anthropic"] if i % 5 else ["openai"]
@@ -402,7 +403,7 @@ rules:
 """)
     config = parse_config(config_text(sim.url, ["openai", "anthropic", "google"], **FAST), "t", {})
     plan = plan_or_fail(config, "t", {})
-    rounds = [await run_once(plan, config, environ={}) for _ in range(3)]
+    rounds = [await run_once(plan, config) for _ in range(3)]
     by_round = [{r.provider: r for r in records} for records in rounds]
     for provider in ("openai", "anthropic", "google"):
         assert [by_round[i][provider].error_type for i in range(3)] == [ErrorType.QUOTA, ErrorType.QUOTA, ErrorType.RATE_LIMIT], provider

@@ -10,9 +10,9 @@ import pytest
 from healthboard.evidence import Suspicion
 from healthboard.metrics import Metrics
 from healthboard.prober.engine import ProbeEngine
+from healthboard.events import Event, Probed
 from healthboard.record import CheckRecord
 from healthboard.scheduler import Scheduler, spread_offsets
-from healthboard.state import TargetState
 
 from conftest import Sim, target, targets_for
 
@@ -26,10 +26,11 @@ class Run:
     def __init__(self, scheduler: Scheduler) -> None:
         self.scheduler = scheduler
         self.records: list[tuple[float, CheckRecord]] = []
-        scheduler.listeners.append(self._on)
+        scheduler.consumers.append(self._on)
 
-    def _on(self, record: CheckRecord, state: TargetState) -> None:
-        self.records.append((asyncio.get_running_loop().time(), record))
+    def _on(self, event: Event) -> None:
+        if type(event) is Probed:
+            self.records.append((asyncio.get_running_loop().time(), event.record))
 
     def of(self, provider: str) -> list[tuple[float, CheckRecord]]:
         return [(t, r) for t, r in self.records if r.provider == provider]
@@ -40,10 +41,10 @@ async def run_for(seconds: float, targets, recheck_interval: float | None = None
         kwargs["suspicion"] = Suspicion(window=window, recheck=recheck_interval, fast=recheck_interval / 2)
     metrics = Metrics()
     async with ProbeEngine() as engine:
-        scheduler = Scheduler(engine, metrics, **kwargs)
-        scheduler.configure(targets)
-        scheduler.listeners.append(metrics.on_record)
+        scheduler = Scheduler(engine, **kwargs)
+        scheduler.consumers.append(metrics.probes)
         run = Run(scheduler)
+        scheduler.configure(targets)
         scheduler.start()
         await asyncio.sleep(seconds)
         await scheduler.stop()
@@ -172,7 +173,8 @@ async def test_reconfigure_keeps_state_and_removes_series(sim: Sim) -> None:
     a, b = targets_for(sim.url, ["openai", "anthropic"], interval="300ms", timeout="100ms")
     metrics = Metrics()
     async with ProbeEngine() as engine:
-        scheduler = Scheduler(engine, metrics, suspicion=Suspicion(recheck=0))
+        scheduler = Scheduler(engine, suspicion=Suspicion(recheck=0))
+        scheduler.consumers.append(metrics.probes)
         scheduler.configure([a, b])
         scheduler.start()
         await asyncio.sleep(0.5)
@@ -186,9 +188,8 @@ async def test_reconfigure_keeps_state_and_removes_series(sim: Sim) -> None:
 
 
 async def test_reload_with_same_settings_keeps_running_tasks(sim: Sim) -> None:
-    metrics = Metrics()
     async with ProbeEngine() as engine:
-        scheduler = Scheduler(engine, metrics)
+        scheduler = Scheduler(engine)
         scheduler.configure(targets_for(sim.url, ["openai"], interval="10s", timeout="1s"))
         scheduler.start()
         task = next(iter(scheduler._tasks.values()))  # noqa: SLF001

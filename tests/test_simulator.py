@@ -163,7 +163,7 @@ def test_scenario_errors_are_reported() -> None:
 
 
 def test_shipped_scenarios_parse() -> None:
-    from healthboard.runtime import packaged
+    from healthboard.app.run import packaged
 
     scenario = parse_scenario(packaged("demo-scenario.yml"))
     assert any(r.faults.get("server_error") == 1.0 for r in scenario.rules)

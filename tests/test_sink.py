@@ -7,107 +7,30 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import os
 import signal
 import sqlite3
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
 import asyncpg
 import pytest
 
+from healthboard.events import Probed
 from healthboard.config import parse_config
 from healthboard.metrics import Metrics
-from healthboard.record import CheckRecord, ErrorType
-from healthboard.runtime import running_exporter
-from healthboard.service import plan_or_fail
+from healthboard.record import ErrorType
+from healthboard.app.run import running_exporter
+from healthboard.app.exporter import plan_or_fail
 from healthboard.sink import PostgresSink, Spool
 from healthboard.sink.migrate import migrate, migration_files
 from healthboard.secrets import Secret
 
 from conftest import Sim, config_text
-from healthboard.testing.postgres import External, Postgres, PostgresMissing, new_database_name
+from helpers import SINK, Database, Proxy, ids_in_db, insert_as, poller_for, record, upstream_port, via
 
 pytestmark = pytest.mark.timeout(180)
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[Postgres | External]:
-    dsn = os.environ.get("HEALTHBOARD_TEST_DSN")
-    try:
-        server: Postgres | External = External(dsn) if dsn else Postgres()
-    except PostgresMissing as exc:
-        if os.environ.get("CI"):
-            pytest.fail(str(exc))
-        pytest.skip(f"SKIPPED LOUDLY: {exc}")
-    yield server
-    server.close()
-
-
-class Database:
-    def __init__(self, server: Postgres | External, name: str) -> None:
-        self.server, self.name = server, name
-
-    def dsn(self, user: str = "postgres") -> str:
-        return self.server.dsn(user, self.name)
-
-    async def admin(self) -> asyncpg.Connection:
-        return await asyncpg.connect(self.dsn())
-
-    async def fetch(self, query: str, *args: object) -> list[asyncpg.Record]:
-        conn = await self.admin()
-        try:
-            return await conn.fetch(query, *args)
-        finally:
-            await conn.close()
-
-
-@pytest.fixture
-async def db(pg_server: Postgres | External) -> AsyncIterator[Database]:
-    """A fresh database, set up the way Supabase's is (anon/authenticated with default grants), migrated."""
-    name = new_database_name()
-    conn = await asyncpg.connect(pg_server.dsn())
-    await conn.execute(f"CREATE DATABASE {name}")
-    for role in ("anon", "authenticated"):
-        await conn.execute(f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN CREATE ROLE {role} NOLOGIN; END IF; END $$")
-    await conn.close()
-    database = Database(pg_server, name)
-    conn = await database.admin()
-    await conn.execute("ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON TABLES TO anon, authenticated")
-    await conn.execute("ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON FUNCTIONS TO anon, authenticated")
-    await conn.execute("ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON SEQUENCES TO anon, authenticated")
-    await conn.execute("GRANT USAGE ON SCHEMA public TO anon, authenticated")
-    await conn.close()
-    assert await migrate(database.dsn()) == [p.stem for p in migration_files()]
-    conn = await database.admin()
-    for role in ("healthboard_writer", "healthboard_reader", "anon", "authenticated"):
-        await conn.execute(f"ALTER ROLE {role} LOGIN PASSWORD 'secret-{role}'")
-    await conn.close()
-    yield database
-    conn = await asyncpg.connect(pg_server.dsn())
-    await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    await conn.close()
-
-
-def record(**fields: object) -> CheckRecord:
-    values: dict[str, object] = dict(ts=time.time(), provider="openai", model="gpt-4o-mini", region="seoul", check="chat",
-                                     ok=True, http_status=200, error_type=None, latency_ms=420.4)
-    values.update(fields)
-    return CheckRecord(**values)  # type: ignore[arg-type]
-
-
-async def insert_as(database: Database, user: str, rec: CheckRecord) -> None:
-    conn = await asyncpg.connect(database.dsn(user), statement_cache_size=0)
-    try:
-        from healthboard.sink.postgres import INSERT, _columns, to_row
-
-        await conn.execute(INSERT, *_columns([json.loads(to_row(rec, "test"))]))
-    finally:
-        await conn.close()
 
 
 # -- migrations --------------------------------------------------------------------------------------
@@ -257,73 +180,6 @@ async def test_views_return_correct_figures(db: Database) -> None:
 # -- durability ----------------------------------------------------------------------------------------
 
 
-class Proxy:
-    """TCP proxy to Postgres that can be taken down (refuses and resets connections) and brought back."""
-
-    def __init__(self, upstream_port: int) -> None:
-        self.upstream_port = upstream_port
-        self.server: asyncio.Server | None = None
-        self.port = 0
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    async def up(self) -> None:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-        self.port = self.server.sockets[0].getsockname()[1]
-
-    async def down(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
-            self.server = None
-        for writer in list(self._writers):
-            writer.transport.abort()
-        self._writers.clear()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._writers |= {writer, up_writer}
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(Exception):
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            with contextlib.suppress(Exception):
-                dst.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-
-
-def upstream_port(db: Database) -> int:
-    from urllib.parse import urlsplit
-
-    return urlsplit(db.dsn()).port or 5432
-
-
-def via(db: Database, proxy: Proxy, user: str = "healthboard_writer") -> str:
-    return db.dsn(user).replace(f":{upstream_port(db)}/", f":{proxy.port}/")
-
-
-async def ids_in_db(db: Database) -> list[str]:
-    return [str(r["id"]).replace("-", "") for r in await db.fetch("SELECT id FROM llm_checks")]
-
-
-SINK = """
-sink:
-  dsn: {dsn}
-  spool_dir: {spool}
-  batch_size: 25
-  batch_max_age: 300ms
-  retry_max: 1s
-  connect_timeout: 2s
-  instance: test-exporter
-"""
-
-
 async def test_database_down_for_30s_loses_and_duplicates_nothing(sim: Sim, db: Database, tmp_path: Path) -> None:
     proxy = Proxy(upstream_port(db))
     await proxy.up()
@@ -332,7 +188,7 @@ async def test_database_down_for_30s_loses_and_duplicates_nothing(sim: Sim, db: 
     config = parse_config(text, "t", {})
     produced: list[str] = []
     async with running_exporter(config, plan_or_fail(config, "t", {}), None, "127.0.0.1:0", environ={}) as (exporter, url):
-        exporter.scheduler.listeners.insert(0, lambda rec, state: produced.append(rec.id))
+        exporter.scheduler.consumers.insert(0, lambda event: produced.append(event.record.id) if isinstance(event, Probed) else None)
         await asyncio.sleep(2)
         await proxy.down()
         down_at = len(produced)
@@ -344,7 +200,7 @@ async def test_database_down_for_30s_loses_and_duplicates_nothing(sim: Sim, db: 
             await asyncio.sleep(0.1)
             if exporter.sink.spool.count == 0:
                 break
-        exporter.scheduler.listeners.clear()  # stop producing before the final comparison
+        exporter.scheduler.consumers.clear()  # stop producing before the final comparison
         assert await exporter.sink.flush(10)
     await proxy.down()
     stored = await ids_in_db(db)
@@ -375,7 +231,7 @@ async def metric(url: str, name: str) -> float:
 
 
 async def test_sigkill_with_spooled_and_in_flight_records_loses_and_duplicates_nothing(sim: Sim, db: Database, tmp_path: Path) -> None:
-    from test_cli import clean_env, free_port
+    from helpers import clean_env, free_port
 
     proxy = Proxy(upstream_port(db))
     await proxy.up()
@@ -457,7 +313,7 @@ async def test_unreachable_database_never_blocks_probes_and_counts_drops(tmp_pat
     metrics = Metrics()
     config = SinkConfig(dsn="postgresql://healthboard_writer:pw@127.0.0.1:1/db", spool_dir=str(tmp_path), spool_max_rows=100,
                         batch_size=10, batch_max_age=0.05, connect_timeout=0.5, retry_max=0.2)
-    sink = PostgresSink(config, Secret(config.dsn or ""), metrics)
+    sink = PostgresSink(config, Secret(config.dsn or ""), metrics.own)
     sink.start()
     started = time.perf_counter()
     for _ in range(30):
@@ -474,7 +330,7 @@ async def test_unreachable_database_never_blocks_probes_and_counts_drops(tmp_pat
 
 
 async def test_once_writes_its_round(sim: Sim, db: Database, tmp_path: Path) -> None:
-    from test_cli import run
+    from helpers import run
 
     config = tmp_path / "c.yml"
     config.write_text(config_text(sim.url) + SINK.format(dsn="${HEALTHBOARD_SINK_DSN}", spool=tmp_path / "spool"))
@@ -486,7 +342,7 @@ async def test_once_writes_its_round(sim: Sim, db: Database, tmp_path: Path) -> 
 
 
 async def test_sink_dsn_unset_is_a_clear_config_error(tmp_path: Path) -> None:
-    from test_cli import run
+    from helpers import run
 
     config = tmp_path / "c.yml"
     config.write_text(config_text("http://127.0.0.1:9") + "sink:\n  dsn: ${NOT_SET_SINK_DSN}\n")
@@ -496,7 +352,6 @@ async def test_sink_dsn_unset_is_a_clear_config_error(tmp_path: Path) -> None:
 
 async def test_status_events_are_stored_once_through_the_spool(sim: Sim, db: Database, tmp_path: Path) -> None:
     from healthboard.config.model import SinkConfig
-    from healthboard.status.poller import StatusPoller
 
     sim.script("""
 status_pages:
@@ -506,14 +361,14 @@ status_pages:
     events:
       - {from: 0s, components: [Chat Completions], status: partial_outage, title: "Errors on Chat Completions"}
 """)
-    from test_status import poller_config
+    from helpers import poller_config
 
     config = poller_config(f"{sim.url}/status/p", "incidentio", "[]")
     for spool in ("a", "b"):  # two exporters (regions) see the same page: one row per change
-        sink = PostgresSink(SinkConfig(dsn="x", spool_dir=str(tmp_path / spool), batch_max_age=0.05), Secret(db.dsn("healthboard_writer")), Metrics())
+        sink = PostgresSink(SinkConfig(dsn="x", spool_dir=str(tmp_path / spool), batch_max_age=0.05), Secret(db.dsn("healthboard_writer")))
         sink.start()
         sink.submit(record())  # check records and status events share the spool and the transaction
-        poller = StatusPoller(config, Metrics(), on_event=sink.submit_status_event)
+        poller = poller_for(config, Metrics(), sink.submit_status_event)
         try:
             await poller.poll(poller.pages[0])
         finally:
@@ -530,7 +385,7 @@ status_pages:
 
 
 async def test_migrate_cli_lets_the_roles_log_in_without_printing_passwords(db: Database) -> None:
-    from test_cli import run
+    from helpers import run
 
     admin = await db.admin()
     try:

@@ -10,23 +10,24 @@ from pathlib import Path
 import pytest
 
 from healthboard.config import parse_config
-from healthboard.config.model import StatusPageConfig
+from healthboard.config.model import STATUS_PAGE_VARIANTS, StatusPageConfig
 from healthboard.metrics import Metrics
 from healthboard.record import CheckRecord, ErrorType
 from healthboard.simulator.status import StatusPageScript, StatusPageView
-from healthboard.status import DEFAULT_PAGES, adapter_for, pages_for
+from healthboard.events import Probed, Progress
+from healthboard.status.pages import DEFAULT_PAGES, adapter_for, pages_for
 from healthboard.status.base import StatusPageError
 from healthboard.status.feed import FeedAdapter
-from healthboard.status.poller import StatusPoller
 
 from conftest import Sim, config_text
+from helpers import poller_config, poller_for
 
 FIXTURES = Path(__file__).parent / "status_fixtures"
 NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc).timestamp()
 
 
 def page(fmt: str, url: str = "https://status.example", components: list[str] | None = None, **extra: object) -> StatusPageConfig:
-    return StatusPageConfig(provider="p", format=fmt, url=url, components=components or [], **extra)  # type: ignore[arg-type]
+    return STATUS_PAGE_VARIANTS[fmt](provider="p", format=fmt, url=url, components=components or [], **extra)  # type: ignore[arg-type]
 
 
 def files(**paths: str):  # type: ignore[no-untyped-def]
@@ -123,13 +124,6 @@ def test_defaults_follow_the_api_host_and_explicit_pages_win() -> None:
 
 # -- the simulator's pages and the poller over loopback ----------------------------------------------
 
-def poller_config(url: str, fmt: str = "statuspage", components: str = "[API]", timeout: str = "2s"):  # type: ignore[no-untyped-def]
-    """A config probing openai on ``url`` whose status page (``fmt``) is at ``url`` (a page URL)."""
-    sim_url = url.split("/status/")[0]
-    return parse_config(config_text(sim_url, ["openai"]) + (
-        f"status:\n  timeout: {timeout}\n  pages:\n    - {{provider: openai, format: {fmt}, url: '{url}', components: {components}}}\n"), "t", {})
-
-
 SCRIPT = """
 status_pages:
   {key}:
@@ -152,7 +146,7 @@ async def test_poller_reads_each_simulated_format(sim: Sim, fmt: str, path: str,
     config = poller_config(f"{sim.url}/status/p{path}", fmt, str(components))
     metrics = Metrics()
     events = []
-    poller = StatusPoller(config, metrics, on_event=events.append)
+    poller = poller_for(config, metrics, events.append)
     try:
         reading = await poller.poll(poller.pages[0])
     finally:
@@ -180,7 +174,7 @@ status_pages:
 """ % broken)
     config = poller_config(f"{sim.url}/status/p", timeout="1s")
     metrics = Metrics()
-    poller = StatusPoller(config, metrics)
+    poller = poller_for(config, metrics)
     try:
         assert await poller.poll(poller.pages[0]) is not None
         assert 'llm_provider_official_status{component="API",provider="openai"} 0.0' in metrics.render().decode()
@@ -197,7 +191,7 @@ status_pages:
 async def test_unreachable_page(sim: Sim) -> None:
     config = poller_config("http://127.0.0.1:9")
     metrics = Metrics()
-    poller = StatusPoller(config, metrics)
+    poller = poller_for(config, metrics)
     try:
         assert await poller.poll(poller.pages[0]) is None
     finally:
@@ -210,9 +204,9 @@ def _failure(ts: float, provider: str = "openai") -> CheckRecord:
                        error_type=ErrorType.SERVER_ERROR, latency_ms=10.0)
 
 
-class _State:
-    def __init__(self, streak: int) -> None:
-        self.consecutive_outage = streak
+def _probed(ts: float, failures: int, span: float) -> Probed:
+    """A failed probe, the ``failures``-th of a run of server errors spanning ``span`` seconds."""
+    return Probed(_failure(ts), Progress(failures, failures, 0, 100, 10, failures, span, failures), 30.0, 0.0)
 
 
 async def test_detection_lead_before_and_after_the_official_incident(sim: Sim) -> None:
@@ -222,9 +216,10 @@ async def test_detection_lead_before_and_after_the_official_incident(sim: Sim) -
     config = poller_config(f"{sim.url}/status/p")
     metrics = Metrics()
     events = []
-    poller = StatusPoller(config, metrics, on_event=events.append)
-    poller.on_record(_failure(started - 200), _State(2))  # not yet an alert
-    poller.on_record(_failure(started - 90), _State(3))  # the third in a row: our alert
+    poller = poller_for(config, metrics, events.append)
+    poller(_probed(started - 200, 3, 15.0))  # a run, not yet the detector's hard branch
+    poller(_probed(started - 90, 4, 21.0))  # four failures over 21 s: our page
+    poller(_probed(started - 80, 5, 31.0))  # the same run going on: not a new alert
     try:
         await poller.poll(poller.pages[0])
     finally:
@@ -242,11 +237,11 @@ async def test_detection_lead_negative_when_the_status_page_was_first(sim: Sim) 
     started = sim.simulator.started_wall
     config = poller_config(f"{sim.url}/status/p")
     metrics = Metrics()
-    poller = StatusPoller(config, metrics)
+    poller = poller_for(config, metrics)
     try:
         await poller.poll(poller.pages[0])
         assert "llm_provider_detection_lead_seconds{" not in metrics.render().decode()  # not detected (yet)
-        poller.on_record(_failure(started + 120), _State(3))
+        poller(_probed(started + 120, 4, 20.0))
     finally:
         await poller.stop()
     assert 'llm_provider_detection_lead_seconds{provider="openai"} -120.0' in metrics.render().decode()
@@ -264,13 +259,13 @@ status_pages:
     config = poller_config(f"{sim.url}/status/p")
     first, second = [], []
     for sink in (first, second):  # two exporters (regions, or a restart) see the same page
-        poller = StatusPoller(config, Metrics(), on_event=sink.append)
+        poller = poller_for(config, Metrics(), sink.append)
         try:
             await poller.poll(poller.pages[0])
         finally:
             await poller.stop()
     assert [e.id for e in first] == [e.id for e in second]
-    poller = StatusPoller(config, Metrics(), on_event=first.append)
+    poller = poller_for(config, Metrics(), first.append)
     try:
         await poller.poll(poller.pages[0])
         await asyncio.sleep(0.5)

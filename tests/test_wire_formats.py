@@ -13,7 +13,7 @@ from healthboard.config import parse_config
 from healthboard.prober import WIRE_FORMATS, Reply
 from healthboard.prober.base import retry_after_seconds
 from healthboard.record import ErrorType
-from healthboard.targets import Target, build_plan
+from healthboard.plan import Target, build_plan
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures").glob("*/*.json"))
 

@@ -21,8 +21,8 @@ from typing import Any
 import aiohttp
 import yaml
 
-from healthboard.config.durations import parse_duration
-from healthboard.stack import Binary, find_binary, free_port
+from healthboard.durations import parse_duration
+from healthboard.demo.stack import Binary, find_binary, free_port
 
 MAX_POINTS = 10_000
 

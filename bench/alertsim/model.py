@@ -75,6 +75,7 @@ class Params:
     tail_ratio: float = 0.05
     partials: int = 1  # how many times the 50 % and 30 % partial incidents are repeated (a detection-time run)
     hards: int = 1  # how many times the hard outages are repeated
+    latencies: int = 1  # how many times the latency incidents are repeated
 
     @property
     def seconds(self) -> float:
@@ -132,8 +133,9 @@ def incident_plan(params: Params, rng: random.Random, full: bool = True) -> list
             add("partial_30", target, None, 30, ratio=0.30, expect=("LLMModelOutage",))
     for target in (t[0], t[4]) if full else ():
         add("partial_10", target, None, 60, ratio=0.10, expect=("LLMModelErrorRateElevated|LLMModelOutage",))
-    for target in (t[1], t[3]) if full else (t[1 % len(t)],):
-        add("latency_p95_8s", target, None, 20, expect=("LLMModelLatencyHigh",))
+    for k in range(params.latencies):
+        for target in ((t[(1 + k) % len(t)], t[(3 + k) % len(t)]) if full else ((t[1 % len(t)],) if k == 0 else ())):
+            add("latency_p95_8s", target, None, 20, expect=("LLMModelLatencyHigh",))
     for target in (t[2], t[4]) if full else (t[0],):
         add("region_down", target, params.regions[0], 20, expect=("LLMRegionalFailure",))
     add("status_mismatch", t[3 % len(t)], None, 15, expect=("LLMProviderStatusMismatch",))
@@ -261,7 +263,8 @@ def simulate(params: Params, target: Target, region: str, incidents: list[Incide
             was = backoff
             backoff = 0
             suspicion.observe(now, is_suspicious(ok, ErrorType(error_type) if error_type else None, latency, params.slow))
-            recheck = suspicion.next_recheck(now)
+            recheck = suspicion.next_recheck(t)  # counted from the probe's start (healthboard/scheduler.py)
+            recheck = None if recheck is None else max(recheck, now)
             if was:
                 scheduled = True
         if scheduled or backoff:

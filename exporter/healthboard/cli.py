@@ -11,7 +11,8 @@ import sys
 from collections.abc import Sequence
 
 from healthboard import __version__
-from healthboard.config import ConfigError, format_duration
+from healthboard.config import format_duration
+from healthboard.errors import ConfigError
 from healthboard.logs import setup_logging
 from healthboard.secrets import scrub
 
@@ -95,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from healthboard import runtime
+    from healthboard.app import run as runtime
 
     if args.command == "check-config":
         return _check_config(args.file)
@@ -124,19 +125,19 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def _check_config(path: str) -> int:
     from healthboard.config import load_config
-    from healthboard.targets import build_plan
+    from healthboard.plan import build_plan
 
     config = load_config(path)
-    plan = build_plan(config)
+    plan = build_plan(config, source=path)
     print(f"{path}: valid. region {config.region}, {len(config.providers)} providers, {len(plan.targets)} targets would be probed.")
     for target in plan.targets:
         print(f"  {target.id:<50} every {format_duration(target.interval)}, timeout {format_duration(target.timeout)}, {target.kind} wire format")
     for skipped in plan.skipped:
         print(f"  provider {skipped.provider}: would be skipped: {skipped.reason}")
     print(f"  estimated probe cost: ${plan.monthly_cost_usd:.2f}/month, adaptive re-checks included" + (f" (intervals stretched {plan.budget_factor:.2f}x by the budget)" if plan.budget_factor > 1 else ""))
-    from healthboard.status import pages_for
-
-    for page in pages_for(config):
+    if config.sink is not None:
+        print(f"  sink: {'would fail: ' + plan.sink_problem.problems[0][1] if plan.sink_problem else 'DSN resolves'}; spool {config.sink.spool_dir}")
+    for page in plan.status_pages:
         watched = ", ".join(page.components) or "every component"
         print(f"  status page of {page.provider}: {page.format} {page.url} ({watched}), every {format_duration(config.status.interval)}")
     return EXIT_OK
@@ -172,8 +173,8 @@ def _migrate(variable: str, logins: list[str]) -> int:
 
 
 def _once(args: argparse.Namespace) -> int:
-    from healthboard import runtime
-    from healthboard.service import plan_or_fail
+    from healthboard.app import run as runtime
+    from healthboard.app.exporter import plan_or_fail
 
     config, path = runtime.load(args.config)
     plan = plan_or_fail(config, path or "(built-in default config)")

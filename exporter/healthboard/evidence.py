@@ -79,6 +79,44 @@ class Evidence:
         if error_type in SERVER_TYPES:
             self.run_server_errors += 1
 
+    def progress(self, consecutive: int = 0, consecutive_outage: int = 0) -> "Progress":
+        """An immutable snapshot of these counts, with the target's failures in a row."""
+        return Progress(consecutive, consecutive_outage, self.successes, self.probes, self.failures, self.run_failures,
+                        self.run_seconds, self.run_server_errors)
+
+
+#: The hard branch of the detector (prometheus/rules/detector.yml, ``target:llm_outage_hard:bool``): a run of at
+#: least HARD_RUN_FAILURES outage-like failures spanning HARD_RUN_SECONDS with HARD_RUN_SERVER_ERRORS server
+#: errors among them, or spanning ANY_RUN_SECONDS whatever they are. The rules are the source of truth; these
+#: mirror them for the exporter's own use (the status poller's detection lead), and tests/test_architecture.py
+#: checks that the two agree.
+HARD_RUN_FAILURES = 4
+HARD_RUN_SECONDS = 20.0
+HARD_RUN_SERVER_ERRORS = 2
+ANY_RUN_SECONDS = 75.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Progress:
+    """A target's counts after a probe, as the consumers of that probe see them: an immutable snapshot."""
+
+    consecutive: int  # failed probes in a row, re-checks included
+    consecutive_outage: int  # of those, in a row, outage-like ones
+    successes: int
+    evidence_probes: int
+    evidence_failures: int
+    run_failures: int
+    run_seconds: float
+    run_server_errors: int
+
+    @property
+    def hard_outage(self) -> bool:
+        """Whether the run meets the detector's hard branch (what pages within a minute)."""
+        return self.run_failures >= HARD_RUN_FAILURES and (
+            (self.run_seconds >= HARD_RUN_SECONDS and self.run_server_errors >= HARD_RUN_SERVER_ERRORS)
+            or self.run_seconds >= ANY_RUN_SECONDS
+        )
+
 
 def is_suspicious(ok: bool, error_type: ErrorType | None, latency_s: float, slow_threshold: float) -> bool:
     """Does this outcome call for sampling faster? Outage-like failures (timeouts included) and slow answers."""

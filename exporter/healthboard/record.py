@@ -11,7 +11,7 @@ from typing import Any
 class ErrorType(str, enum.Enum):
     """Exactly one per failed probe; the most specific wins.
 
-    The product spec's six types (auth, rate_limit, 5xx, timeout, dns, other), refined.
+    The product spec's six types (ARCHITECTURE.md, "Sources") (auth, rate_limit, 5xx, timeout, dns, other), refined.
     """
 
     AUTH = "auth"

@@ -1,8 +1,9 @@
 """The scheduler: every target on its own interval, spread across it, with adaptive re-checks while a
 target looks suspicious (healthboard/evidence.py: ``Suspicion``) and interval doubling on 429s.
 
-Data flows one way: the scheduler runs a probe and hands the record to its listeners (metrics, the
-recent-checks ring, the sink); it never reads anything back from them.
+Data flows one way: the scheduler runs a probe and hands an immutable event (healthboard/events.py) to its
+consumers: metrics, the health book, the recent-checks ring, the sink, the status poller. It never reads
+anything back from them, and it writes no metric itself.
 
 Unbiased counters: the regular ticks of a target are fixed in time (a grid of ``offset + k × interval``),
 whatever happens in between. Only those *scheduled* probes are counted in ``llm_probe_requests_total`` and
@@ -15,21 +16,47 @@ is what makes an outage visible within a minute and a partial one within minutes
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable
 
-from healthboard.evidence import Suspicion, is_suspicious
-from healthboard.metrics import Metrics
+from healthboard.events import Consumer, Event, Probed, TargetAdded, TargetPaused, TargetRemoved
+from healthboard.evidence import Evidence, Progress, Suspicion, is_suspicious
+from healthboard.plan import Target
 from healthboard.prober.base import short
 from healthboard.prober.engine import ProbeEngine
-from healthboard.record import BACKOFF_TYPES, CheckRecord, ErrorType
-from healthboard.state import TargetState
-from healthboard.targets import Target
+from healthboard.record import BACKOFF_TYPES, OUTAGE_TYPES, CheckRecord, ErrorType
 
 log = logging.getLogger(__name__)
-Listener = Callable[[CheckRecord, TargetState], None]
+
+
+@dataclasses.dataclass
+class TargetState:
+    """What the scheduler keeps of a target: its timing, and the counts each probe updates (handed on as a
+    ``Progress`` snapshot, never as this object)."""
+
+    target: Target
+    consecutive: int = 0
+    consecutive_outage: int = 0
+    backoff_level: int = 0
+    effective_interval: float = 0.0
+    paused: bool = False
+    evidence: Evidence = dataclasses.field(default_factory=Evidence)
+    suspicion: Suspicion = dataclasses.field(default_factory=Suspicion)
+
+    def __post_init__(self) -> None:
+        if not self.effective_interval:
+            self.effective_interval = self.target.interval
+
+    def count(self, record: CheckRecord) -> Progress:
+        if record.ok:
+            self.consecutive = self.consecutive_outage = 0
+        else:
+            self.consecutive += 1
+            self.consecutive_outage = self.consecutive_outage + 1 if record.error_type in OUTAGE_TYPES else 0
+        self.evidence.add(record.ts, record.ok, record.error_type)
+        return self.evidence.progress(self.consecutive, self.consecutive_outage)
 
 
 def spread_offsets(targets: list[Target]) -> dict[str, float]:
@@ -49,7 +76,6 @@ class Scheduler:
     def __init__(
         self,
         engine: ProbeEngine,
-        metrics: Metrics,
         *,
         concurrency: int = 64,
         suspicion: Suspicion | None = None,
@@ -57,11 +83,10 @@ class Scheduler:
         backoff_max: float = 600.0,
     ) -> None:
         self.engine = engine
-        self.metrics = metrics
         self.suspicion = suspicion or Suspicion()
         self.slow_threshold = slow_threshold
         self.backoff_max = backoff_max
-        self.listeners: list[Listener] = []
+        self.consumers: list[Consumer] = []
         self.states: dict[str, TargetState] = {}
         self._offsets: dict[str, float] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -98,25 +123,25 @@ class Scheduler:
             else:
                 self._stop(target_id)
             del self.states[target_id]
-            self.metrics.remove_target(target_id)
+            self._emit(TargetRemoved(target_id))
         self._offsets = spread_offsets(targets)
         for target in targets:
             state = self.states.get(target.id)
             if state is None:
                 self.states[target.id] = TargetState(target, suspicion=self._suspicion_for(target))
-                self.metrics.add_target(target)
+                self._emit(TargetAdded(target))
             elif state.target != target:
                 state.target = target
                 state.suspicion = self._suspicion_for(target)
                 state.effective_interval = target.interval
                 state.backoff_level = 0
-                self.metrics.add_target(target)
+                self._emit(TargetAdded(target))
+                if state.paused:
+                    self._emit(TargetPaused(target.id, True))
                 if target.id in self._in_flight:
                     self._retarget.add(target.id)  # new timing once the probe in flight is recorded
                 else:
                     self._stop(target.id)
-            self.metrics.set_paused(target.id, self.states[target.id].paused)
-        self.metrics.targets.set(len(targets))
         if self._started:
             for target_id in self.states:
                 if target_id not in self._tasks:
@@ -135,7 +160,7 @@ class Scheduler:
 
     async def stop(self, grace: float = 15.0) -> None:
         """Stop probing. Probes in flight may finish (up to ``grace`` seconds) so that their records, already
-        paid for, reach the listeners; the rest stop at once."""
+        paid for, reach the consumers; the rest stop at once."""
         self._started = False
         tasks, self._tasks = self._tasks, {}
         busy = [task for target_id, task in tasks.items() if target_id in self._in_flight]
@@ -160,16 +185,21 @@ class Scheduler:
     # -- kill switch ------------------------------------------------------------------------------
 
     def pause(self, target_id: str) -> None:
-        state = self.states[target_id]
-        state.paused = True
+        self.states[target_id].paused = True
         self._resumed.setdefault(target_id, asyncio.Event()).clear()
-        self.metrics.set_paused(target_id, True)
+        self._emit(TargetPaused(target_id, True))
 
     def resume(self, target_id: str) -> None:
-        state = self.states[target_id]
-        state.paused = False
+        self.states[target_id].paused = False
         self._resumed.setdefault(target_id, asyncio.Event()).set()
-        self.metrics.set_paused(target_id, False)
+        self._emit(TargetPaused(target_id, False))
+
+    def _emit(self, event: Event) -> None:
+        for consumer in self.consumers:
+            try:
+                consumer(event)
+            except Exception:  # a broken consumer must not stop probing
+                log.exception("consumer %r failed on %s", consumer, type(event).__name__)
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -203,7 +233,8 @@ class Scheduler:
                 next_regular, next_recheck = self.next_tick(target_id, loop.time()), None
                 continue
             async with self._semaphore:
-                self.metrics.lag.observe(max(0.0, loop.time() - due))
+                started = loop.time()
+                lag = max(0.0, started - due)
                 self._in_flight[target_id] = self._in_flight.get(target_id, 0) + 1
                 try:
                     record = await self._probe(state.target, scheduled)
@@ -211,13 +242,12 @@ class Scheduler:
                     self._in_flight[target_id] -= 1
                     if not self._in_flight[target_id]:
                         del self._in_flight[target_id]
-            state = self._retired.pop(target_id, None) or self.states.get(target_id, state)
-            state.record(record)
-            for listener in self.listeners:
-                try:
-                    listener(record, state)
-                except Exception:  # a broken listener must not stop probing
-                    log.exception("listener %r failed on a record of %s", listener, target_id)
+            retired = self._retired.pop(target_id, None)
+            state = retired or self.states.get(target_id, state)
+            progress = state.count(record)
+            if retired is not None or target_id not in self.states:  # removed while probing: hand on its record, stop
+                self._emit(Probed(record, progress, state.effective_interval, lag))
+                return
             now = loop.time()
             next_recheck = None
             was_backing_off = state.backoff_level > 0
@@ -227,7 +257,10 @@ class Scheduler:
             else:
                 state.backoff_level = 0
                 state.suspicion.observe(now, is_suspicious(record.ok, record.error_type, record.latency_ms / 1000, self.slow_threshold))
-                next_recheck = state.suspicion.next_recheck(now)
+                # counted from the probe's start: while a provider is slow, its latency must not thin the samples
+                next_recheck = state.suspicion.next_recheck(started)
+                if next_recheck is not None:
+                    next_recheck = max(next_recheck, now)
             if scheduled or state.backoff_level or was_backing_off:
                 next_regular = self._after(state, target_id, now, record)
             if next_recheck is not None and next_recheck > next_regular - (next_recheck - now) / 2:
@@ -235,7 +268,7 @@ class Scheduler:
             if target_id in self._retarget:  # reconfigured while probing: the new target's grid from here
                 self._retarget.discard(target_id)
                 next_regular, next_recheck = self.next_tick(target_id, now), None
-            self.metrics.set_interval(target_id, state.effective_interval)
+            self._emit(Probed(record, progress, state.effective_interval, lag))
 
     async def _probe(self, target: Target, scheduled: bool) -> CheckRecord:
         """The engine's record, or, should it raise (a bug: it turns every outcome into a record), a record of

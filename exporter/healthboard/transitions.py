@@ -1,18 +1,15 @@
-"""A scheduler listener that logs what an operator wants to read: one line when a target's state changes
+"""A consumer of the scheduler's events that logs what an operator wants to read: one line when a target's state changes
 (ok → failing, failing → ok, or the kind of failure changes), never one per probe; every failed probe at
 debug level. With ``--log-format json`` each line carries the fields (target, error_type, http_status…)."""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
+from healthboard.events import Event, Probed
 from healthboard.record import CheckRecord
 
-if TYPE_CHECKING:
-    from healthboard.state import TargetState
-
-log = logging.getLogger("healthboard.targets")
+log = logging.getLogger("healthboard.plan")
 
 
 class TransitionLog:
@@ -21,7 +18,11 @@ class TransitionLog:
         self._failing_since: dict[str, float] = {}
         self._failures: dict[str, int] = {}
 
-    def __call__(self, record: CheckRecord, state: "TargetState | None" = None) -> None:
+    def __call__(self, event: Event) -> None:
+        if type(event) is Probed:
+            self.record(event.record)
+
+    def record(self, record: CheckRecord) -> None:
         target = record.target_id
         error = record.error_type.value if record.error_type else ""
         if not record.ok:

@@ -1,7 +1,8 @@
 """Configuration: schema, loading, validation and error reporting."""
 
-from healthboard.config.durations import format_duration, parse_duration
-from healthboard.config.loader import ConfigError, load_config, parse_config
+from healthboard.durations import format_duration, parse_duration
+from healthboard.config.loader import load_config, parse_config
+from healthboard.errors import ConfigError
 from healthboard.config.model import Config, ModelConfig, Price, ProviderConfig
 
 __all__ = [

@@ -4,48 +4,22 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
+import types
+import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from healthboard.config import env
-from healthboard.config.model import KINDS, Config
-from healthboard.secrets import REDACTED, scrub
-
-#: An opaque token in a config error is probably a credential in the wrong place: it is never quoted back.
-#: Opaque: 24+ letters, digits, "_" or "-" with upper case, lower case and digits all present (API keys of
-#: every provider look so; paths and names rarely do).
-_OPAQUE = re.compile(r"(?<![A-Za-z0-9_\-])(?=[A-Za-z0-9_\-]*[A-Z])(?=[A-Za-z0-9_\-]*[a-z])(?=[A-Za-z0-9_\-]*[0-9])[A-Za-z0-9_\-]{24,}(?![A-Za-z0-9_\-])")
-
-
-def scrub_config_text(text: str) -> str:
-    return _OPAQUE.sub(REDACTED, scrub(text))
+from healthboard.config.model import KINDS, PROVIDER_VARIANTS, STATUS_PAGE_VARIANTS, Config, inherited
+from healthboard.status import STATUS_FORMATS
+from healthboard.errors import ConfigError
 
 #: Values resolved when targets are built (so an unset key skips its provider instead of failing the file).
 _LAZY_KEYS = frozenset({"api_key", "api_token", "dsn"})
-
-
-class ConfigError(Exception):
-    """A config that can't be used. ``problems`` lists (location, message) pairs; str() is the full report."""
-
-    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
-        self.source = source
-        self.problems = problems
-        super().__init__(self.report())
-
-    def headline(self) -> str:
-        return f"invalid configuration ({len(self.problems)} problem{'s' if len(self.problems) != 1 else ''})"
-
-    def report(self) -> str:
-        """Every problem on a line of its own, secrets and anything shaped like a key scrubbed (a key pasted into
-        the wrong field must not be quoted back)."""
-        lines = [f"{self.source}: {self.headline()}"]
-        lines += [f"  {where}: {what}" for where, what in self.problems]
-        return scrub_config_text("\n".join(lines))
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -117,34 +91,105 @@ def _dotted(path: Sequence[Any]) -> str:
     return out or "(top level)"
 
 
-def _fields_at(path: list[Any]) -> list[str]:
+def _model_at(path: Sequence[Any], data: Any) -> type[BaseModel] | None:
+    """The schema model at a location, walked from ``Config`` through the field annotations, with each list
+    entry's variant picked by its own ``kind``/``format``: hints name the keys allowed exactly there."""
+    model: Any = Config
+    node = data
+    for part in path:
+        if isinstance(part, int):
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+            if isinstance(model, _Items):
+                model = _inner_model(model.annotation, node)
+            continue
+        if not (isinstance(model, type) and part in model.model_fields):
+            return None
+        node = node.get(part) if isinstance(node, dict) else None
+        model = _inner_model(model.model_fields[part].annotation, node)
+    if isinstance(model, _Items):
+        model = _inner_model(model.annotation, None)
+    return model if isinstance(model, type) else None
+
+
+class _Items:
+    """A list's item annotation, resolved once the index (and so the item, with its kind) is known."""
+
+    def __init__(self, annotation: Any) -> None:
+        self.annotation = annotation
+
+
+def _inner_model(annotation: Any, node: Any) -> Any:
+    """The model an annotation holds (through Optional, Annotated, dict values); ``_Items`` for a list; for a
+    discriminated union, the variant whose tag ``node`` carries (else the variants' common base)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _inner_model(args[0], node)
+    if origin is list:
+        return _Items(args[0])
+    if origin is dict:
+        return _inner_model(args[-1], None)
+    if origin in (typing.Union, types.UnionType):
+        variants = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+        for variant in variants:
+            tag = _tag_of(variant)
+            if tag is not None and isinstance(node, dict) and node.get(tag[0]) == tag[1]:
+                return variant
+        if len(variants) > 1:
+            return variants[0].__mro__[1]  # the common schema every variant extends
+        return variants[0] if variants else None
+    return None
+
+
+def _tag_of(variant: type[BaseModel]) -> tuple[str, str] | None:
+    for name in ("kind", "format"):
+        field = variant.model_fields.get(name)
+        if field is not None and typing.get_origin(field.annotation) is typing.Literal:
+            return name, typing.get_args(field.annotation)[0]
+    return None
+
+
+def _fields_at(path: Sequence[Any], data: Any) -> list[str]:
     """Allowed keys at a location, for 'did you mean' hints."""
-    from healthboard.config.model import HealthConfig, ModelConfig, Price, ProviderConfig, SinkConfig
-
-    shape = [p for p in path if not isinstance(p, int)]
-    model: type = Config
-    for part in shape:
-        model = {
-            "providers": ProviderConfig,
-            "models": ModelConfig,
-            "health": HealthConfig,
-            "price": Price,
-            "sink": SinkConfig,
-            "prices": Price,
-        }.get(part, model)
-    return list(model.model_fields)
+    model = _model_at(path, data)
+    return list(model.model_fields) if model is not None else []
 
 
-def _hint(error: dict[str, Any], path: list[Any]) -> str:
+def _owners_of(key: str) -> list[str]:
+    """The kinds (or page formats) whose own keys include ``key``, on the entry or on its models."""
+    owners = []
+    for tag, variant in {**PROVIDER_VARIANTS, **STATUS_PAGE_VARIANTS}.items():
+        models = variant.model_fields.get("models")
+        model_keys = typing.get_args(models.annotation)[0].model_fields if models is not None else {}
+        if key in variant.model_fields or key in model_keys:
+            owners.append(tag)
+    return owners
+
+
+def _hint(error: dict[str, Any], path: list[Any], data: Any) -> str:
     kind, loc, msg = error["type"], error["loc"], error["msg"]
     if kind == "extra_forbidden":
         key = str(loc[-1])
-        close = difflib.get_close_matches(key, _fields_at(path), n=1)
-        return f"unknown key {key!r}" + (f"; did you mean {close[0]!r}?" if close else f"; allowed here: {', '.join(_fields_at(path))}")
+        allowed = _fields_at(path[:-1], data)
+        close = difflib.get_close_matches(key, allowed, n=1)
+        owners = _owners_of(key)
+        if owners and not close:
+            return f"unknown key {key!r} here: it belongs to {' and '.join(owners)} only"
+        return f"unknown key {key!r}" + (f"; did you mean {close[0]!r}?" if close else f"; allowed here: {', '.join(allowed)}")
     if kind == "missing":
-        return f"required key {loc[-1]!r} is missing"
-    if kind == "literal_error" and loc and loc[-1] == "kind":
-        return f"unknown kind {error.get('input')!r}; use one of: {', '.join(KINDS)}"
+        model = _model_at(path[:-1], data)
+        field = model.model_fields.get(str(loc[-1])) if model is not None else None
+        description = field.description if field is not None else None
+        return f"required key {loc[-1]!r} is missing" + (f" ({description})" if description else "")
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        tag = error.get("ctx", {}).get("discriminator", "").strip("'") or "kind"
+        choices = ", ".join(KINDS if tag == "kind" else STATUS_FORMATS)
+        if kind == "union_tag_not_found":
+            return f"required key {tag!r} is missing; use one of: {choices}"
+        given = str(error.get("ctx", {}).get("tag", ""))
+        close = difflib.get_close_matches(given, list(KINDS if tag == "kind" else STATUS_FORMATS), n=1)
+        return f"unknown {tag} {given!r}" + (f"; did you mean {close[0]!r}?" if close else f"; use one of: {choices}")
     if kind == "string_pattern_mismatch" and loc and loc[-1] == "base_url":
         return f"{error.get('input')!r} is not a URL; write e.g. https://api.openai.com/v1"
     msg = msg.removeprefix("Value error, ")
@@ -201,9 +246,12 @@ def parse_config(text: str, source: str = "<config>", environ: Mapping[str, str]
                 _, parent = _locate(root, loc[:-1])
                 line = _key_line(root, parent, str(loc[-1])) if error["type"] == "extra_forbidden" else _locate(root, loc[:-1])[0]
                 path = [*parent, loc[-1]]
+            elif error["type"] == "union_tag_invalid":  # point at the kind: / format: line itself
+                line, path = _locate(root, (*loc, str(error.get("ctx", {}).get("discriminator", "")).strip("'")))
             else:
                 line, path = _locate(root, loc)
-            problems.append((f"line {line} ({_dotted(path)})", _hint(error, path)))
+            problems.append((f"line {line} ({_dotted(path)})", _hint(error, path, data)))
+        problems.sort(key=lambda problem: int(problem[0].split()[1]) if problem[0].split()[1].isdigit() else 0)
         raise ConfigError(source, problems) from None
     _check_across(config, root, source)
     return config
@@ -232,8 +280,7 @@ def _check_across(config: Config, root: yaml.Node | None, source: str) -> None:
                 problems.append((_where(root, ["providers", i, "models", j]),
                                  f"model {model.name!r} (check {model.check!r}) is listed twice in provider {provider.name!r}; remove one"))
             seen.setdefault(key, j)
-            interval = model.interval or provider.interval or config.interval
-            timeout = model.timeout or provider.timeout or config.timeout
+            interval, timeout = inherited(config, provider, model, "interval"), inherited(config, provider, model, "timeout")
             if timeout >= interval:
                 problems.append((_where(root, ["providers", i, "models", j]),
                                  f"{provider.name}/{model.name}: timeout {timeout:g}s must be shorter than interval {interval:g}s"))

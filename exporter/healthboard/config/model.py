@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from healthboard.config.durations import Duration
-
-KINDS = ("openai", "azure-openai", "anthropic", "gemini", "cohere")
-TokenParam = Literal["max_tokens", "max_completion_tokens"]
+from healthboard.durations import Duration
+from healthboard.prober import WIRE_FORMATS, WireFormat
+from healthboard.status import STATUS_FORMATS
 
 
 class Strict(BaseModel):
@@ -25,24 +24,26 @@ class Price(Strict):
 
 
 class ModelConfig(Strict):
+    """The keys every model entry has; each wire format adds its own (``WireFormat.model_options``)."""
+
     name: str = Field(min_length=1)
     check: str = Field(default="chat", pattern=r"^[a-z][a-z0-9_]*$")
     interval: Duration | None = None
     timeout: Duration | None = None
     max_tokens: int | None = Field(default=None, ge=1)
-    token_param: TokenParam | None = None  # openai kinds: which field carries the output cap
     prompt: str | None = None
     price: Price | None = None
-    thinking: bool | None = None  # gemini: leave model's thinking on (default: off where allowed)
 
 
 class ProviderConfig(Strict):
+    """The keys every provider entry has; each wire format adds its own (``WireFormat.provider_options``), and
+    ``kind`` picks the format (one variant of this schema per registered format: ``PROVIDER_VARIANTS``)."""
+
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    kind: Literal["openai", "azure-openai", "anthropic", "gemini", "cohere"]
+    kind: str
     base_url: str = Field(pattern=r"^https?://")
     api_key: str | None = None  # usually ${ENV_VAR}; resolved when targets are built
     api_key_file: str | None = None
-    api_version: str | None = None  # azure-openai only
     headers: dict[str, str] = Field(default_factory=dict)
     models: list[ModelConfig] = Field(min_length=1)
     interval: Duration | None = None
@@ -69,27 +70,57 @@ class ProviderConfig(Strict):
                 raise ValueError(f"the value of header {name!r} contains a line break or control character; write it on one line")
         return value
 
-    @field_validator("api_version", mode="before")
-    @classmethod
-    def _date_to_text(cls, value: object) -> object:
-        # YAML reads an unquoted 2024-10-21 as a date
-        return value.isoformat() if hasattr(value, "isoformat") else value
-
     @field_validator("base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
     @model_validator(mode="after")
-    def _checks(self) -> "ProviderConfig":
+    def _one_key(self) -> "ProviderConfig":
         if self.api_key is not None and self.api_key_file is not None:
             raise ValueError("set api_key or api_key_file, not both")
-        if self.kind == "azure-openai" and not self.api_version:
-            raise ValueError("kind azure-openai needs api_version (e.g. 2024-10-21)")
-        if self.kind != "azure-openai" and self.api_version:
-            raise ValueError("api_version is only for kind azure-openai")
         return self
 
+    def options(self) -> dict[str, Any]:
+        """This provider's wire-format keys and their values."""
+        return {name: getattr(self, name) for name in type(self).model_fields if name not in ProviderConfig.model_fields}
+
+
+def inherited(config: "Config", provider: ProviderConfig, model: ModelConfig, name: str) -> Any:
+    """A setting a model inherits: its own, else its provider's, else the top level's (interval, timeout,
+    max_tokens, prompt). The one place inheritance is written."""
+    for level in (model, provider):
+        value = getattr(level, name)
+        if value is not None:
+            return value
+    return getattr(config, name)
+
+
+def model_options(model: ModelConfig) -> dict[str, Any]:
+    """A model entry's wire-format keys and their values."""
+    return {name: getattr(model, name) for name in type(model).model_fields if name not in ModelConfig.model_fields}
+
+
+def _camel(kind: str) -> str:
+    return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]", kind))
+
+
+def _provider_variant(wire: WireFormat) -> type[ProviderConfig]:
+    """The provider schema of one wire format: the common keys plus the format's own, on the provider and on
+    each of its models."""
+    model = type(f"{_camel(wire.kind)}ModelConfig", (ModelConfig, wire.model_options), {"__module__": __name__})
+    namespace = {
+        "__module__": __name__,
+        "__annotations__": {"kind": Literal[wire.kind], "models": list[model]},  # type: ignore[valid-type]
+        "models": Field(min_length=1),
+    }
+    return type(f"{_camel(wire.kind)}ProviderConfig", (ProviderConfig, wire.provider_options), namespace)
+
+
+#: One provider schema per registered wire format (healthboard/prober/__init__.py), by kind.
+PROVIDER_VARIANTS: dict[str, type[ProviderConfig]] = {kind: _provider_variant(wire) for kind, wire in WIRE_FORMATS.items()}
+KINDS = tuple(PROVIDER_VARIANTS)
+AnyProvider = Annotated[Union[tuple(PROVIDER_VARIANTS.values())], Field(discriminator="kind")]  # type: ignore[valid-type]  # noqa: UP007
 
 class HealthConfig(Strict):
     """Semantics of /api/health (the operations report's healthy / degraded / unhealthy)."""
@@ -133,17 +164,14 @@ class SinkConfig(Strict):
         return self
 
 
-StatusFormat = Literal["statuspage", "incidentio", "google-cloud", "feed"]
-
-
 class StatusPageConfig(Strict):
-    """One provider's official status page (healthboard/status/)."""
+    """One provider's official status page (healthboard/status/); each page format adds its own keys (``options``
+    of its adapter), and ``format`` picks it (``STATUS_PAGE_VARIANTS``)."""
 
     provider: str = Field(min_length=1)  # a provider name from providers:
-    format: StatusFormat
+    format: str
     url: str = Field(pattern=r"^https?://")  # page root (statuspage, incidentio) or the document (google-cloud, feed)
     components: list[str] = Field(default_factory=list)  # which parts matter (see docs); empty = all
-    feed_window: Duration = 86400.0  # feed: entries older than this are never "open"
 
     @field_validator("url")
     @classmethod
@@ -160,11 +188,15 @@ class StatusPageConfig(Strict):
                 raise ValueError(f"component pattern {pattern!r} is not a valid regular expression: {exc}") from None
         return value
 
-    @model_validator(mode="after")
-    def _products_named(self) -> "StatusPageConfig":
-        if self.format == "google-cloud" and not self.components:
-            raise ValueError("format google-cloud needs components: the product titles to watch, e.g. [Vertex Gemini API]")
-        return self
+
+def _status_page_variant(name: str, adapter: type) -> type[StatusPageConfig]:
+    namespace = {"__module__": __name__, "__annotations__": {"format": Literal[name]}}  # type: ignore[valid-type]
+    return type(f"{_camel(name)}StatusPageConfig", (StatusPageConfig, adapter.options), namespace)
+
+
+#: One page schema per registered status-page format (healthboard/status/__init__.py), by format.
+STATUS_PAGE_VARIANTS: dict[str, type[StatusPageConfig]] = {name: _status_page_variant(name, a) for name, a in STATUS_FORMATS.items()}
+AnyStatusPage = Annotated[Union[tuple(STATUS_PAGE_VARIANTS.values())], Field(discriminator="format")]  # type: ignore[valid-type]  # noqa: UP007
 
 
 class StatusConfig(Strict):
@@ -174,7 +206,7 @@ class StatusConfig(Strict):
     interval: Duration = 300.0
     timeout: Duration = 10.0
     defaults: bool = True  # add the built-in page of each provider whose base_url host is known (api.openai.com, …)
-    pages: list[StatusPageConfig] = Field(default_factory=list)
+    pages: list[AnyStatusPage] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _checks(self) -> "StatusConfig":
@@ -207,7 +239,7 @@ class Config(Strict):
     prices: dict[str, Price] = Field(default_factory=dict)
     sink: SinkConfig | None = None
     status: StatusConfig = Field(default_factory=StatusConfig)
-    providers: list[ProviderConfig] = Field(default_factory=list)
+    providers: list[AnyProvider] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _checks(self) -> "Config":

@@ -1,7 +1,7 @@
-"""Probers: one module per provider wire format, and the HTTP engine that runs them.
+"""Probers: one module per provider wire format (a ``WireFormat`` subclass that builds the request and judges
+the reply, and declares its own config keys), registered below; ``engine.py`` runs them over HTTP.
 
-Adding a provider kind is one module here (a WireFormat subclass), registering it below, plus its
-fixtures under tests/fixtures/<kind>/ and a simulator module under healthboard/simulator/wire/.
+The config accepts exactly the kinds registered here. Adding one: the README's "Adding a provider".
 """
 
 from healthboard.prober.anthropic import AnthropicWire

@@ -10,11 +10,13 @@ quota. The ``request-id`` header is the request id (the body's ``request_id`` wh
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from healthboard.prober.base import Request, Verdict, WireFormat, as_int, json_request
 from healthboard.record import ErrorType
-from healthboard.targets import Target
+
+if TYPE_CHECKING:
+    from healthboard.plan import Target
 
 ANTHROPIC_VERSION = "2023-06-01"
 _SPEND_HINTS = ("credit balance is too low", "usage limits", "spend limit", "specified api usage limits")

@@ -7,11 +7,14 @@ import email.utils
 import json
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
+from healthboard.options import Options
 from healthboard.record import ErrorType
 from healthboard.secrets import scrub
-from healthboard.targets import Target
+
+if TYPE_CHECKING:
+    from healthboard.plan import Target
 
 MAX_MESSAGE_CHARS = 200
 
@@ -135,9 +138,15 @@ def request_id_from(headers: Mapping[str, str]) -> str | None:
 
 
 class WireFormat:
-    """One provider wire format. Subclasses build the request and judge the reply; nothing else."""
+    """One provider wire format. Subclasses build the request and judge the reply; nothing else.
+
+    ``kind`` is the value of ``kind:`` in the config. ``provider_options`` and ``model_options`` are the
+    format's own config keys (on its provider entry, on each of its models); the config accepts them for this
+    kind only and validates them with these models, and the target carries their values in ``options``."""
 
     kind: str = ""
+    provider_options: type[Options] = Options
+    model_options: type[Options] = Options
     #: header name → (resource, "limit" | "remaining") for rate-limit headroom gauges
     ratelimit_headers: Mapping[str, tuple[str, str]] = {}
 

@@ -7,11 +7,13 @@ Errors are ``{"id": "...", "message": "..."}``; 402 is payment/billing (quota); 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from healthboard.prober.base import Request, Verdict, WireFormat, as_int, json_request
 from healthboard.record import ErrorType
-from healthboard.targets import Target
+
+if TYPE_CHECKING:
+    from healthboard.plan import Target
 
 
 class CohereWire(WireFormat):

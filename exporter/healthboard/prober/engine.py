@@ -29,7 +29,7 @@ from healthboard.pricing import cost_usd
 from healthboard.prober import WIRE_FORMATS
 from healthboard.prober.base import Reply, request_id_from, retry_after_seconds, short
 from healthboard.record import CheckRecord, ErrorType
-from healthboard.targets import Target
+from healthboard.plan import Target
 
 log = logging.getLogger(__name__)
 clock = time.perf_counter

@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TYPE_CHECKING
 from urllib.parse import quote
 
+from pydantic import Field
+
+from healthboard.options import Options
 from healthboard.prober.base import Request, Verdict, WireFormat, as_int, json_request, relayed_quota
 from healthboard.record import ErrorType
-from healthboard.targets import Target
+
+if TYPE_CHECKING:
+    from healthboard.plan import Target
 
 #: Models whose thinking can be switched off with thinkingBudget 0 (2.5 Pro can't; 2.0 has none).
 THINKING_OFF_ALLOWED = re.compile(r"^gemini-2\.5-flash")
@@ -30,12 +35,17 @@ def _details(data: dict[str, Any]) -> list[dict[str, Any]]:
     return [d for d in details if isinstance(d, dict)] if isinstance(details, list) else []
 
 
+class GeminiModelOptions(Options):
+    thinking: bool | None = Field(default=None, description="leave the model's thinking on (default: off where the model allows)")
+
+
 class GeminiWire(WireFormat):
     kind = "gemini"
+    model_options = GeminiModelOptions
 
     def build_request(self, target: Target) -> Request:
         generation: dict[str, Any] = {"maxOutputTokens": target.max_tokens}
-        if not target.thinking and THINKING_OFF_ALLOWED.match(target.model):
+        if not target.options.get("thinking") and THINKING_OFF_ALLOWED.match(target.model):
             generation["thinkingConfig"] = {"thinkingBudget": 0}
         payload = {"contents": [{"role": "user", "parts": [{"text": target.prompt}]}], "generationConfig": generation}
         headers = {"x-goog-api-key": target.api_key.reveal(), **target.headers}

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
+from pydantic import Field, field_validator
+
+from healthboard.options import Options
 from healthboard.prober.base import Request, Verdict, WireFormat, as_int, json_request, relayed_quota
 from healthboard.record import ErrorType
-from healthboard.targets import Target
+
+if TYPE_CHECKING:
+    from healthboard.plan import Target
 
 #: Reasoning models refuse ``max_tokens`` and take ``max_completion_tokens``.
 REASONING_MODEL = re.compile(r"^(o\d+(-|$)|gpt-5)")
@@ -25,14 +30,30 @@ _QUOTA_CODES = {"insufficient_quota", "billing_hard_limit_reached", "billing_not
 _OVERLOAD_HINTS = ("overloaded", "engine is currently overloaded", "server_is_overloaded")
 
 
+class OpenAIModelOptions(Options):
+    token_param: Literal["max_tokens", "max_completion_tokens"] | None = Field(
+        default=None, description="which request field carries the output cap (default: max_completion_tokens for reasoning models)")
+
+
+class AzureProviderOptions(Options):
+    api_version: str = Field(min_length=1, description="the Azure OpenAI API version, e.g. 2024-10-21")
+
+    @field_validator("api_version", mode="before")
+    @classmethod
+    def _date_to_text(cls, value: object) -> object:
+        # YAML reads an unquoted 2024-10-21 as a date
+        return value.isoformat() if hasattr(value, "isoformat") else value
+
+
 def token_param(target: Target) -> str:
-    if target.token_param:
-        return target.token_param
+    if target.options.get("token_param"):
+        return str(target.options["token_param"])
     return "max_completion_tokens" if REASONING_MODEL.match(target.model) else "max_tokens"
 
 
 class OpenAIWire(WireFormat):
     kind = "openai"
+    model_options = OpenAIModelOptions
     ratelimit_headers = {
         "x-ratelimit-limit-requests": ("requests", "limit"),
         "x-ratelimit-remaining-requests": ("requests", "remaining"),
@@ -84,11 +105,12 @@ class AzureOpenAIWire(OpenAIWire):
     The model name in the config is the deployment name."""
 
     kind = "azure-openai"
+    provider_options = AzureProviderOptions
 
     def build_request(self, target: Target) -> Request:
         url = (
             f"{target.base_url}/openai/deployments/{quote(target.model, safe='')}/chat/completions"
-            f"?api-version={quote(target.api_version or '', safe='')}"
+            f"?api-version={quote(str(target.options['api_version']), safe='')}"
         )
         headers = {"api-key": target.api_key.reveal(), **target.headers}
         payload = self.payload(target)

@@ -13,8 +13,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from healthboard.config.durations import Duration, parse_duration
-from healthboard.config.loader import ConfigError, parse_yaml
+from healthboard.durations import Duration, parse_duration
+from healthboard.config.loader import parse_yaml
+from healthboard.errors import ConfigError
 from healthboard.simulator.status import StatusPageScript
 
 FaultName = Literal[

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from healthboard.config.loader import ConfigError
+from healthboard.errors import ConfigError
 from healthboard.simulator import status
 from healthboard.simulator.scenario import Latency, Rule, Scenario, parse_scenario
 from healthboard.simulator.wire import SIM_WIRES, Call, Rejected, Reply, SimWire

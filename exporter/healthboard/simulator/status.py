@@ -23,7 +23,7 @@ from xml.sax.saxutils import escape
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from healthboard.config.durations import Duration
+from healthboard.durations import Duration
 
 ComponentStatus = Literal["operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance"]
 ORDER = {"operational": 0, "under_maintenance": 1, "degraded_performance": 1, "partial_outage": 2, "major_outage": 3}

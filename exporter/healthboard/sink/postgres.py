@@ -22,23 +22,18 @@ import logging
 import socket
 import sqlite3
 import time
-import urllib.parse
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
+from prometheus_client import CollectorRegistry
 
-from healthboard.config import env as config_env
-from healthboard.config.loader import ConfigError
 from healthboard.config.model import SinkConfig
-from healthboard.metrics import Metrics
+from healthboard.events import Event, Probed, StatusEvent
 from healthboard.record import CheckRecord
 from healthboard.secrets import Secret, scrub
+from healthboard.sink.metrics import SinkMetrics
 from healthboard.sink.spool import Spool
-
-if TYPE_CHECKING:
-    from healthboard.status.poller import StatusEvent
 
 log = logging.getLogger(__name__)
 
@@ -61,27 +56,6 @@ INSERT_EVENTS = (
 )
 
 
-def resolve_dsn(config: SinkConfig, environ: Mapping[str, str], source: str) -> Secret:
-    """The DSN as a Secret (its password registered for scrubbing); a ConfigError naming what to set."""
-    try:
-        if config.dsn_file is not None:
-            path = Path(config_env.expand(config.dsn_file, environ))
-            value = path.read_text(encoding="utf-8").strip()
-        else:
-            value = config_env.expand(config.dsn or "", environ)
-    except config_env.UnsetVariable as exc:
-        raise ConfigError(source, [("sink.dsn", f"environment variable {exc.name} is not set; export it (a postgresql:// URL for the healthboard_writer role) or remove the sink block")]) from None
-    except OSError as exc:
-        raise ConfigError(source, [("sink.dsn_file", f"can't be read: {exc.strerror or exc}")]) from None
-    if not value.startswith(("postgres://", "postgresql://")):
-        raise ConfigError(source, [("sink.dsn", "must be a postgresql:// URL, e.g. postgresql://healthboard_writer:PASSWORD@HOST:6543/postgres")])
-    password = urllib.parse.urlsplit(value).password
-    if password:
-        Secret(password)
-        Secret(urllib.parse.unquote(password))
-    return Secret(value)
-
-
 def to_row(record: CheckRecord, instance: str, request_ids: str = "all") -> str:
     request_id = record.request_id if request_ids == "all" or not record.ok else None
     return json.dumps([
@@ -91,7 +65,7 @@ def to_row(record: CheckRecord, instance: str, request_ids: str = "all") -> str:
     ], separators=(",", ":"))
 
 
-def event_to_row(event: "StatusEvent") -> str:
+def event_to_row(event: StatusEvent) -> str:
     """Spooled like check records; a JSON object (not an array) marks a status event."""
     return json.dumps({"status_event": [
         str(event.id), event.ts, event.provider, event.kind, event.component, event.status, event.title, event.url,
@@ -132,13 +106,13 @@ def _failure(exc: BaseException, timeout: float) -> str:
 
 
 class PostgresSink:
-    def __init__(self, config: SinkConfig, dsn: Secret, metrics: Metrics) -> None:
+    def __init__(self, config: SinkConfig, dsn: Secret, registry: CollectorRegistry | None = None) -> None:
         self.config = config
         self.dsn = dsn
-        self.metrics = metrics
+        self.metrics = SinkMetrics(registry)
         self.instance = config.instance or socket.gethostname()
         self.spool = Spool(Path(config.spool_dir) / "spool.sqlite3", config.spool_max_rows)
-        self.metrics.sink_spool_rows.set(self.spool.count)
+        self.metrics.spool_rows.set(self.spool.count)
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -153,16 +127,21 @@ class PostgresSink:
         self._spool_error_logged = float("-inf")
         self._prune_task: asyncio.Task[None] | None = None
 
-    # -- listener ---------------------------------------------------------------------------------
+    # -- consumer ---------------------------------------------------------------------------------
 
-    def submit(self, record: CheckRecord, state: object = None) -> None:
+    def __call__(self, event: Event) -> None:
+        """A consumer of the scheduler's events: every probe's record, re-checks included."""
+        if type(event) is Probed:
+            self.submit_many([event.record])
+
+    def submit(self, record: CheckRecord) -> None:
         self.submit_many([record])
 
     def submit_many(self, records: list[CheckRecord]) -> None:
         self._spool([to_row(r, self.instance, self.config.request_ids) for r in records])
 
-    def submit_status_event(self, event: "StatusEvent") -> None:
-        """Status poller listener: status changes and official incidents, through the same spool."""
+    def submit_status_event(self, event: StatusEvent) -> None:
+        """A listener of the status poller: status changes and official incidents, through the same spool."""
         self._spool([event_to_row(event)])
 
     @property
@@ -206,11 +185,11 @@ class PostgresSink:
         for _ in range(max(0, excess)):
             self._overflow.popleft()
         if excess > 0:
-            self.metrics.sink_dropped_rows.inc(excess)
-        self.metrics.sink_spool_rows.set(self.waiting)
+            self.metrics.dropped_rows.inc(excess)
+        self.metrics.spool_rows.set(self.waiting)
 
     def _spool_failed(self, exc: sqlite3.Error) -> None:
-        self.metrics.sink_spool_errors.inc()
+        self.metrics.spool_errors.inc()
         now = time.monotonic()
         if now - self._spool_error_logged > 60:  # one line a minute, not a traceback per record
             self._spool_error_logged = now
@@ -218,9 +197,9 @@ class PostgresSink:
                       "takes them; free disk space under %s", self.spool.path, exc, self._overflow_max, self.spool.path.parent)
 
     def _spooled(self, dropped: int) -> None:
-        self.metrics.sink_spool_rows.set(self.waiting)
+        self.metrics.spool_rows.set(self.waiting)
         if dropped:
-            self.metrics.sink_dropped_rows.inc(dropped)
+            self.metrics.dropped_rows.inc(dropped)
             now = time.monotonic()
             if now - self._dropped_logged > 60:
                 self._dropped_logged = now
@@ -290,7 +269,7 @@ class PostgresSink:
             if await self._write(batch):
                 for _ in batch:
                     self._overflow.popleft()
-                self.metrics.sink_spool_rows.set(self.waiting)
+                self.metrics.spool_rows.set(self.waiting)
                 return 1.0
             await asyncio.sleep(backoff)
             return min(backoff * 2, self.config.retry_max)
@@ -304,12 +283,12 @@ class PostgresSink:
         batch = self.spool.peek(self.config.batch_size)
         if not batch:
             self.spool.recount()  # the count was off: never spin on an empty spool
-            self.metrics.sink_spool_rows.set(self.waiting)
+            self.metrics.spool_rows.set(self.waiting)
             await asyncio.sleep(0.1 if self._overflow else 0)
             return backoff
         if await self._write([payload for _, payload in batch]):
             self.spool.remove_through(batch[-1][0])
-            self.metrics.sink_spool_rows.set(self.waiting)
+            self.metrics.spool_rows.set(self.waiting)
             await self._checkpoint()
             if self.waiting >= self.config.batch_size:
                 self._wake.set()  # catching up: next batch at once
@@ -384,14 +363,14 @@ class PostgresSink:
             self._discard()
             raise
         except Exception as exc:  # noqa: BLE001 - every failure keeps the batch spooled; see _failure
-            self.metrics.sink_write_errors.inc()
+            self.metrics.write_errors.inc()
             log.warning("sink: writing %d records failed, they stay spooled (%d waiting): %s",
                         len(payloads), self.waiting, _failure(exc, self.config.write_timeout))
             self._discard()
             return False
-        self.metrics.sink_batch_duration.observe(time.perf_counter() - started)
-        self.metrics.sink_rows_written.inc(len(payloads))
-        self.metrics.sink_last_success.set(time.time())
+        self.metrics.batch_duration.observe(time.perf_counter() - started)
+        self.metrics.rows_written.inc(len(payloads))
+        self.metrics.last_success.set(time.time())
         return True
 
     async def _maybe_prune(self) -> None:

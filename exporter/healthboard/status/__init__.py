@@ -1,58 +1,17 @@
-"""The official status poller: what each provider's status page says, for the mismatch alert (S3), the
-detection lead and the dashboards. One module per page format; ``pages_for`` adds working defaults."""
+"""The official status poller: what each provider's status page says, for the mismatch alert (S3 of the product
+spec: "our probes and the official page disagree"), the detection lead and the dashboards.
+
+One module per page format, registered here; a format declares its own config keys (``options``) and the config
+accepts a page of a registered ``format`` only. ``pages.py`` adds the known page of each provider.
+"""
 
 from __future__ import annotations
 
-import urllib.parse
-
-from healthboard.config.model import Config, StatusPageConfig
 from healthboard.status.base import Adapter, Component, Incident, Reading, StatusPageError
 from healthboard.status.feed import FeedAdapter
 from healthboard.status.google_cloud import GoogleCloudAdapter
 from healthboard.status.statuspage import IncidentIoAdapter, StatuspageAdapter
 
-ADAPTERS: dict[str, type] = {
-    "statuspage": StatuspageAdapter,
-    "incidentio": IncidentIoAdapter,
-    "google-cloud": GoogleCloudAdapter,
-    "feed": FeedAdapter,
-}
+STATUS_FORMATS: dict[str, type] = {adapter.format: adapter for adapter in (StatuspageAdapter, IncidentIoAdapter, GoogleCloudAdapter, FeedAdapter)}
 
-#: The page of each API host we know, with the components that matter for the API (README: status pages).
-DEFAULT_PAGES: dict[str, dict[str, object]] = {
-    "api.openai.com": {"format": "incidentio", "url": "https://status.openai.com", "components": ["Chat Completions", "Responses"]},
-    "api.anthropic.com": {"format": "statuspage", "url": "https://status.anthropic.com", "components": ["API"]},
-    "generativelanguage.googleapis.com": {
-        "format": "google-cloud", "url": "https://status.cloud.google.com/incidents.json", "components": ["Vertex Gemini API"],
-    },
-    "aiplatform.googleapis.com": {
-        "format": "google-cloud", "url": "https://status.cloud.google.com/incidents.json", "components": ["Vertex Gemini API"],
-    },
-    "api.cohere.com": {"format": "incidentio", "url": "https://status.cohere.com", "components": []},
-    "api.cohere.ai": {"format": "incidentio", "url": "https://status.cohere.com", "components": []},
-    "api.groq.com": {"format": "incidentio", "url": "https://groqstatus.com", "components": []},
-    "api.x.ai": {"format": "feed", "url": "https://status.x.ai/feed.xml", "components": []},
-}
-
-
-def pages_for(config: Config) -> list[StatusPageConfig]:
-    """The pages to poll: the configured ones, plus (``status.defaults``) the known page of every other
-    enabled provider whose API host is in DEFAULT_PAGES."""
-    if not config.status.enabled:
-        return []
-    pages = list(config.status.pages)
-    if config.status.defaults:
-        listed = {page.provider for page in pages}
-        for provider in config.providers:
-            if provider.enabled and provider.name not in listed:
-                host = urllib.parse.urlsplit(provider.base_url).hostname or ""
-                if host in DEFAULT_PAGES:
-                    pages.append(StatusPageConfig(provider=provider.name, **DEFAULT_PAGES[host]))  # type: ignore[arg-type]
-    return pages
-
-
-def adapter_for(page: StatusPageConfig) -> Adapter:
-    return ADAPTERS[page.format]()  # type: ignore[no-any-return]
-
-
-__all__ = ["ADAPTERS", "DEFAULT_PAGES", "Component", "Incident", "Reading", "StatusPageError", "adapter_for", "pages_for"]
+__all__ = ["STATUS_FORMATS", "Adapter", "Component", "Incident", "Reading", "StatusPageError"]

@@ -10,9 +10,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-from typing import Protocol
+from typing import Protocol, TYPE_CHECKING
 
-from healthboard.config.model import StatusPageConfig
+if TYPE_CHECKING:
+    from healthboard.config.model import StatusPageConfig
+
 
 OPERATIONAL, DEGRADED, PARTIAL, MAJOR = 0, 1, 2, 3
 LEVEL_NAMES = {OPERATIONAL: "operational", DEGRADED: "degraded_performance", PARTIAL: "partial_outage", MAJOR: "major_outage"}

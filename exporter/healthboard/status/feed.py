@@ -10,15 +10,23 @@ given, keep only entries whose title matches one.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import calendar
 import datetime as dt
 import re
 import time
 
 import feedparser
+from pydantic import Field
 
-from healthboard.config.model import StatusPageConfig
+from healthboard.durations import Duration
+from healthboard.options import Options
+
 from healthboard.status.base import DEGRADED, MAJOR, OPERATIONAL, PARTIAL, Component, Fetch, Incident, Reading, StatusPageError, wanted
+
+if TYPE_CHECKING:
+    from healthboard.config.model import StatusPageConfig
 
 OVER = re.compile(r"\b(resolved|completed|postmortem|post-mortem)\b", re.IGNORECASE)
 WORDS = (
@@ -43,7 +51,14 @@ def _time(entry: feedparser.FeedParserDict, *keys: str) -> dt.datetime | None:
     return None
 
 
+class FeedOptions(Options):
+    feed_window: Duration = Field(default=86400.0, description="entries older than this are never open incidents")
+
+
 class FeedAdapter:
+    format = "feed"
+    options = FeedOptions
+
     def __init__(self, clock=time.time) -> None:  # type: ignore[no-untyped-def]
         self.clock = clock
 

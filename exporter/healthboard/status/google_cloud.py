@@ -9,9 +9,13 @@ SERVICE_OUTAGE 3.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import json
 
-from healthboard.config.model import StatusPageConfig
+from pydantic import model_validator
+
+from healthboard.options import Options
 from healthboard.status.base import (
     DEGRADED,
     MAJOR,
@@ -26,11 +30,25 @@ from healthboard.status.base import (
     require,
 )
 
+if TYPE_CHECKING:
+    from healthboard.config.model import StatusPageConfig
+
 LEVELS = {"SERVICE_INFORMATION": DEGRADED, "SERVICE_DISRUPTION": PARTIAL, "SERVICE_OUTAGE": MAJOR}
 IMPACTS = {"SERVICE_INFORMATION": "minor", "SERVICE_DISRUPTION": "major", "SERVICE_OUTAGE": "critical"}
 
 
+class GoogleCloudOptions(Options):
+    @model_validator(mode="after")
+    def _products_named(self) -> "GoogleCloudOptions":
+        if not getattr(self, "components", None):  # the page schema's own key
+            raise ValueError("format google-cloud needs components: the product titles to watch, e.g. [Vertex Gemini API]")
+        return self
+
+
 class GoogleCloudAdapter:
+    format = "google-cloud"
+    options = GoogleCloudOptions
+
     async def read(self, page: StatusPageConfig, fetch: Fetch) -> Reading:
         url = page.url
         try:

@@ -17,43 +17,25 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import aiohttp
+from prometheus_client import CollectorRegistry
 
 from healthboard import __version__
 from healthboard.config.model import Config, StatusPageConfig
-from healthboard.status import adapter_for, pages_for
+from healthboard.events import Event, Probed, StatusEvent
+from healthboard.plan import Plan
+from healthboard.status.metrics import StatusMetrics, remove
+from healthboard.status.pages import adapter_for
 from healthboard.status.base import LEVEL_NAMES, Incident, Reading, StatusPageError
 
-if TYPE_CHECKING:
-    from healthboard.metrics import Metrics
-    from healthboard.record import CheckRecord
-    from healthboard.state import TargetState
 
 log = logging.getLogger(__name__)
 
 MAX_DOCUMENT = 8 * 1024 * 1024
 LEAD_LOOKBACK = 7200.0  # an alert more than 2 h before an incident is about something else
 MIN_POLL_GAP = 30.0  # status.interval is at least this; a config change never polls sooner after the last poll
-ALERT_STREAK = 3  # approximates our first page (LLMModelOutage needs 4 in a row spanning 20 s: detector.yml)
 _EVENT_NS = uuid.UUID("6f1c7f2e-3c1b-4c55-9a8e-5f0c2b7d9e11")
-
-
-@dataclasses.dataclass(frozen=True)
-class StatusEvent:
-    """A row of provider_status_events. ``id`` is derived from what happened, so the same change seen by
-    several exporters (one per region) or again after a restart is stored once."""
-
-    id: uuid.UUID
-    ts: float
-    provider: str
-    kind: str  # component | incident
-    component: str
-    status: str
-    title: str | None
-    url: str | None
-    detection_lead_seconds: float | None = None
 
 
 def _event(provider: str, kind: str, component: str, status: str, when: dt.datetime | None, title: str | None = None,
@@ -74,44 +56,58 @@ class _PageState:
 
 
 class StatusPoller:
-    def __init__(self, config: Config, metrics: "Metrics", on_event: Callable[[StatusEvent], None] | None = None,
+    """Polls the official status pages (a producer of ``StatusEvent``s, handed to ``listeners``: the sink) and
+    consumes the scheduler's events to time our own detection against theirs (the detection lead)."""
+
+    def __init__(self, config: Config, plan: Plan, registry: CollectorRegistry | None = None,
                  clock: Callable[[], float] = time.time) -> None:
-        self.metrics = metrics
-        self.on_event = on_event
+        self.metrics = StatusMetrics(registry)
+        self.listeners: list[Callable[[StatusEvent], None]] = []
         self.clock = clock
         self.states: dict[str, _PageState] = {}
         self.alerts: dict[str, collections.deque[float]] = collections.defaultdict(lambda: collections.deque(maxlen=50))
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._wake = asyncio.Event()
+        self._in_outage: set[str] = set()  # targets whose current run met the hard branch
         self.polls = 0  # rounds of polling started (tests: reloads must not add any)
         self.pages: list[StatusPageConfig] = []
-        self.configure(config)
+        self.configure(config, plan)
 
-    def configure(self, config: Config) -> None:
+    def configure(self, config: Config, plan: Plan) -> None:
         """Apply (new) status settings. Polls at once only when a page was added or changed, and never sooner
         than MIN_POLL_GAP after the last poll: a reload storm must not hammer a third party's status page."""
         self.interval = config.status.interval
         self.timeout = config.status.timeout
         previous = self.pages
-        self.pages = pages_for(config)
+        self.pages = plan.status_pages
         polled = {page.provider for page in self.pages}
         for provider in list(self.states):
             if provider not in polled:
                 self._forget(provider)
                 del self.states[provider]
-                self.metrics.forget_status_page(provider)
+                self.metrics.forget_page(provider)
         for page in self.pages:
             self.states.setdefault(page.provider, _PageState())
-            self.metrics.status_page_added(page.provider)
+            self.metrics.page_added(page.provider)
         if any(page not in previous for page in self.pages):
             self._wake.set()
 
-    # -- detection lead: a scheduler listener -----------------------------------------------------
+    # -- detection lead: a consumer of the scheduler's events ------------------------------------
 
-    def on_record(self, record: "CheckRecord", state: "TargetState") -> None:
-        if state.consecutive_outage != ALERT_STREAK or record.provider not in self.states:
+    def __call__(self, event: Event) -> None:
+        """Our alert time for the lead: the first probe of a run that meets the detector's hard branch
+        (``Progress.hard_outage``, the rules' own thresholds): when the page goes out, give or take a scrape."""
+        if type(event) is not Probed or event.record.provider not in self.states:
             return
+        record, progress = event.record, event.progress
+        if not progress.hard_outage:
+            if progress.run_failures == 0:
+                self._in_outage.discard(record.target_id)  # the run is over
+            return
+        if record.target_id in self._in_outage:
+            return
+        self._in_outage.add(record.target_id)
         self.alerts[record.provider].append(record.ts)
         page = self.states[record.provider]
         for incident in page.incidents.values():  # official first: our alert came during its incident
@@ -208,9 +204,9 @@ class StatusPoller:
         """Remove the exported status of a provider: unknown, not operational."""
         state = self.states[provider]
         for component in state.exported_components:
-            self.metrics.remove_series(self.metrics.official_status, (provider, component))
+            remove(self.metrics.official_status, (provider, component))
         for labels in state.exported_incidents:
-            self.metrics.remove_series(self.metrics.incident_info, (provider, *labels))
+            remove(self.metrics.incident_info, (provider, *labels))
         state.exported_components.clear()
         state.exported_incidents.clear()
 
@@ -224,7 +220,7 @@ class StatusPoller:
         self.metrics.status_last_success.labels(provider).set(self.clock())
         components = {c.name for c in reading.components}
         for gone in state.exported_components - components:
-            self.metrics.remove_series(self.metrics.official_status, (provider, gone))
+            remove(self.metrics.official_status, (provider, gone))
         state.exported_components = components
         for component in reading.components:
             self.metrics.official_status.labels(provider, component.name).set(component.level)
@@ -243,11 +239,11 @@ class StatusPoller:
                 if lead is not None:
                     self._set_lead(provider, state, incident, lead)
                 else:
-                    self.metrics.remove_series(self.metrics.detection_lead, (provider,))
+                    remove(self.metrics.detection_lead, (provider,))
                 self._emit(_event(provider, "incident", ", ".join(incident.components), "open", incident.started_at,
                                   incident.title, incident.url, lead, key=incident.id))
         for labels in state.exported_incidents - labels_now:
-            self.metrics.remove_series(self.metrics.incident_info, (provider, *labels))
+            remove(self.metrics.incident_info, (provider, *labels))
         state.exported_incidents = labels_now
         for ident, incident in state.incidents.items():
             if ident not in open_now:
@@ -257,5 +253,5 @@ class StatusPoller:
         state.incidents = open_now
 
     def _emit(self, event: StatusEvent) -> None:
-        if self.on_event is not None:
-            self.on_event(event)
+        for listener in self.listeners:
+            listener(event)

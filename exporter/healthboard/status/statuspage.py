@@ -13,9 +13,9 @@ An unknown word is a parse error (the page changed), not "operational".
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
-from healthboard.config.model import StatusPageConfig
+from healthboard.options import Options
 from healthboard.status.base import (
     DEGRADED,
     MAJOR,
@@ -30,6 +30,9 @@ from healthboard.status.base import (
     require,
     wanted,
 )
+
+if TYPE_CHECKING:
+    from healthboard.config.model import StatusPageConfig
 
 LEVELS = {
     "operational": OPERATIONAL,
@@ -90,6 +93,9 @@ def incidents_of(data: dict[str, Any], page: StatusPageConfig, url: str) -> tupl
 
 
 class StatuspageAdapter:
+    format = "statuspage"
+    options = Options
+
     async def read(self, page: StatusPageConfig, fetch: Fetch) -> Reading:
         url = f"{page.url}/api/v2/summary.json"
         summary = _document(await fetch(url), url, "components")
@@ -97,6 +103,9 @@ class StatuspageAdapter:
 
 
 class IncidentIoAdapter:
+    format = "incidentio"
+    options = Options
+
     async def read(self, page: StatusPageConfig, fetch: Fetch) -> Reading:
         components_url = f"{page.url}/api/v2/components.json"
         summary_url = f"{page.url}/api/v2/summary.json"

@@ -7,18 +7,41 @@ import hmac
 import html
 import time
 import zlib
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from healthboard import __version__
-from healthboard.exposition import CONTENT_TYPE
-from healthboard.config import ConfigError
-from healthboard.secrets import scrub
-from healthboard.service import Exporter
-from healthboard.state import METRICS_WINDOW, overall_health, target_health, window_stats
+from healthboard.config import Config
+from healthboard.errors import ConfigError
+from healthboard.metrics import CONTENT_TYPE, Metrics
+from healthboard.plan import Plan
+from healthboard.record import CheckRecord
+from healthboard.secrets import Secret, scrub
 
-EXPORTER: web.AppKey[Exporter] = web.AppKey("exporter", Exporter)
+class Exporter(Protocol):
+    """What the web layer may see of the exporter (healthboard/app/exporter.py implements it): figures to show,
+    and the few actions the API offers. Nothing else, and never the scheduler itself."""
+
+    config: Config
+    config_path: str | None
+    plan: Plan
+    metrics: Metrics
+
+    @property
+    def api_token(self) -> Secret | None: ...
+    def target_ids(self) -> list[str]: ...
+    def pause(self, target_id: str, paused: bool) -> bool: ...
+    def health_rows(self) -> list[dict[str, Any]]: ...
+    def overall_health(self, rows: list[dict[str, Any]]) -> str: ...
+    def metrics_rows(self) -> list[dict[str, Any]]: ...
+    def recent_checks(self) -> Iterator[CheckRecord]: ...
+    def redacted_config(self) -> dict[str, Any]: ...
+    def reload(self, text: str | None = None) -> None: ...
+
+
+EXPORTER: web.AppKey[Exporter] = web.AppKey("exporter", Exporter)  # type: ignore[type-abstract]
 
 
 def make_app(exporter: Exporter) -> web.Application:
@@ -123,7 +146,7 @@ async def healthy(request: web.Request) -> web.Response:
 
 async def ready(request: web.Request) -> web.Response:
     exporter = _exporter(request)
-    if exporter.scheduler.states:
+    if exporter.target_ids():
         return web.Response(text="Ready.\n")
     return web.Response(text="Not ready: no targets.\n", status=503)
 
@@ -165,30 +188,11 @@ async def reload(request: web.Request) -> web.Response:
     return web.json_response({"status": "reloaded", "targets": len(exporter.plan.targets)})
 
 
-def _target_summary(exporter: Exporter, target_id: str) -> dict[str, Any]:
-    state = exporter.scheduler.states[target_id]
-    target = state.target
-    return {"id": target.id, "provider": target.provider, "model": target.model, "region": target.region, "check": target.check}
-
-
 async def api_health(request: web.Request) -> web.Response:
     exporter = _exporter(request)
     config = exporter.config.health
-    now = time.time()
-    rows = []
-    for target_id, state in exporter.scheduler.states.items():
-        status, reason, stats = target_health(state, config, now)
-        rows.append({
-            **_target_summary(exporter, target_id),
-            "status": status,
-            "reason": reason,
-            "requests": stats.requests,
-            "failures": stats.failures,
-            "failure_ratio": round(stats.failed / stats.requests, 4) if stats.requests else None,
-            "p95_ms": round(stats.p95_ms, 1) if stats.p95_ms is not None else None,
-            "consecutive_failures": state.consecutive,
-        })
-    overall = overall_health(r["status"] for r in rows)
+    rows = exporter.health_rows()
+    overall = exporter.overall_health(rows)
     body = {
         "status": overall,
         "window_seconds": config.window,
@@ -203,27 +207,7 @@ async def api_health(request: web.Request) -> web.Response:
 
 
 async def api_metrics(request: web.Request) -> web.Response:
-    exporter = _exporter(request)
-    now = time.time()
-    rows = []
-    for target_id, state in exporter.scheduler.states.items():
-        stats = window_stats(state.recent(METRICS_WINDOW, now))
-        rows.append({
-            **_target_summary(exporter, target_id),
-            "window_seconds": METRICS_WINDOW,
-            "requests": stats.requests,
-            "failures": stats.failures,
-            "success_ratio": round(stats.success_ratio, 4) if stats.success_ratio is not None else None,
-            "p50_ms": round(stats.p50_ms, 1) if stats.p50_ms is not None else None,
-            "p95_ms": round(stats.p95_ms, 1) if stats.p95_ms is not None else None,
-            "last": state.last.to_json() if state.last else None,
-            "consecutive_failures": state.consecutive,
-            "interval_seconds": state.effective_interval,
-            "configured_interval_seconds": state.target.interval,
-            "paused": state.paused,
-            "cost_usd": round(stats.cost_usd, 8),
-        })
-    return web.json_response({"targets": rows})
+    return web.json_response({"targets": _exporter(request).metrics_rows()})
 
 
 async def api_config(request: web.Request) -> web.Response:
@@ -250,7 +234,7 @@ async def api_checks(request: web.Request) -> web.Response:
     if unknown:
         return _error(400, f"unknown parameter(s): {', '.join(sorted(unknown))}; use limit, failed, provider, model, check, error_type")
     out = []
-    for record in _exporter(request).recent.newest_first():
+    for record in _exporter(request).recent_checks():
         if failed is not None and record.ok == failed:
             continue
         if any(query.get(f) not in (None, getattr(record, f)) for f in ("provider", "model", "check")):
@@ -269,8 +253,7 @@ async def api_target_action(request: web.Request) -> web.Response:
     if refused is not None:
         return refused
     target_id = request.match_info["target_id"]
-    if target_id not in exporter.scheduler.states:
-        return _error(404, f"no target {target_id!r}", targets=sorted(exporter.scheduler.states))
-    action = request.match_info["action"]
-    (exporter.scheduler.pause if action == "pause" else exporter.scheduler.resume)(target_id)
-    return web.json_response({"id": target_id, "paused": exporter.scheduler.states[target_id].paused})
+    if target_id not in exporter.target_ids():
+        return _error(404, f"no target {target_id!r}", targets=sorted(exporter.target_ids()))
+    paused = exporter.pause(target_id, request.match_info["action"] == "pause")
+    return web.json_response({"id": target_id, "paused": paused})

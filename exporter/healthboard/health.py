@@ -1,17 +1,19 @@
-"""Per-target state kept in memory: the recent-checks ring, per-target windows, and the figures the JSON API
-serves (/api/metrics over 15 minutes, /api/health over the health window)."""
+"""The health book: a consumer that keeps each target's recent probes in memory, and the figures the JSON API
+and the demo derive from them (/api/metrics over 15 minutes, /api/health over the health window) with the
+operations report's healthy / degraded / unhealthy semantics."""
 
 from __future__ import annotations
 
 import collections
 import dataclasses
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from healthboard.config.model import HealthConfig
-from healthboard.evidence import RECOVERED_SUCCESSES, Evidence, Suspicion
-from healthboard.record import MISCONFIGURATION_TYPES, OUTAGE_TYPES, CheckRecord, ErrorType
-from healthboard.targets import Target
+from healthboard.events import Event, Probed, TargetAdded, TargetPaused, TargetRemoved
+from healthboard.evidence import RECOVERED_SUCCESSES
+from healthboard.plan import Target
+from healthboard.record import MISCONFIGURATION_TYPES, CheckRecord, ErrorType
 
 METRICS_WINDOW = 900.0  # /api/metrics covers the last 15 minutes
 _WINDOW_CAP = 20_000  # per target: bounded even at a 50 ms interval
@@ -30,57 +32,50 @@ def sample_of(record: CheckRecord) -> Sample:
 
 
 @dataclasses.dataclass
-class TargetState:
+class Entry:
+    """What the health book knows of one target, from the events alone."""
+
     target: Target
-    consecutive: int = 0
-    consecutive_outage: int = 0
-    backoff_level: int = 0
-    effective_interval: float = 0.0
+    interval: float
     paused: bool = False
+    consecutive: int = 0
+    successes: int = 0
     last: CheckRecord | None = None
-    evidence: Evidence = dataclasses.field(default_factory=Evidence)
-    suspicion: Suspicion = dataclasses.field(default_factory=Suspicion)
     window: collections.deque[Sample] = dataclasses.field(default_factory=lambda: collections.deque(maxlen=_WINDOW_CAP))
-
-    def __post_init__(self) -> None:
-        if not self.effective_interval:
-            self.effective_interval = self.target.interval
-
-    def record(self, record: CheckRecord) -> None:
-        self.last = record
-        if record.ok:
-            self.consecutive = self.consecutive_outage = 0
-        else:
-            self.consecutive += 1
-            self.consecutive_outage = self.consecutive_outage + 1 if record.error_type in OUTAGE_TYPES else 0
-        self.evidence.add(record.ts, record.ok, record.error_type)
-        self.window.append(sample_of(record))
-        self._trim(time.time())
-
-    def _trim(self, now: float) -> None:
-        while self.window and self.window[0][TS] < now - METRICS_WINDOW:
-            self.window.popleft()
 
     def recent(self, seconds: float, now: float | None = None) -> list[Sample]:
         since = (time.time() if now is None else now) - seconds
         return [s for s in self.window if s[TS] >= since]
 
 
-class RecentChecks:
-    """The newest checks of all targets, for drill-down (/api/checks)."""
+class HealthBook:
+    """A consumer of the scheduler's events that keeps the last 15 minutes of every target, for /api/health,
+    /api/metrics and the demo's status lines."""
 
-    def __init__(self, size: int) -> None:
-        self._ring: collections.deque[CheckRecord] = collections.deque(maxlen=size)
+    def __init__(self) -> None:
+        self.entries: dict[str, Entry] = {}
 
-    def add(self, record: CheckRecord) -> None:
-        self._ring.append(record)
-
-    def resize(self, size: int) -> None:
-        if size != self._ring.maxlen:
-            self._ring = collections.deque(self._ring, maxlen=size)
-
-    def newest_first(self) -> Iterator[CheckRecord]:
-        return reversed(self._ring)
+    def __call__(self, event: Event) -> None:
+        if type(event) is Probed:
+            entry = self.entries.get(event.record.target_id)
+            if entry is None:  # removed while its last probe ran
+                return
+            record = event.record
+            entry.last, entry.interval = record, event.interval
+            entry.consecutive, entry.successes = event.progress.consecutive, event.progress.successes
+            entry.window.append(sample_of(record))
+            while entry.window and entry.window[0][TS] < time.time() - METRICS_WINDOW:
+                entry.window.popleft()
+        elif type(event) is TargetAdded:
+            entry = self.entries.get(event.target.id)
+            if entry is None:
+                self.entries[event.target.id] = Entry(event.target, event.target.interval)
+            else:
+                entry.target, entry.interval = event.target, event.target.interval
+        elif type(event) is TargetRemoved:
+            self.entries.pop(event.target_id, None)
+        elif type(event) is TargetPaused and event.target_id in self.entries:
+            self.entries[event.target_id].paused = event.paused
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -128,7 +123,7 @@ def window_stats(samples: Iterable[Sample]) -> WindowStats:
 HEALTH_ORDER = {"unknown": 0, "paused": 0, "healthy": 1, "recovering": 2, "degraded": 3, "misconfigured": 3, "unhealthy": 4}
 
 
-def target_health(state: TargetState, config: HealthConfig, now: float | None = None) -> tuple[str, str, WindowStats]:
+def target_health(state: Entry, config: HealthConfig, now: float | None = None) -> tuple[str, str, WindowStats]:
     """(status, reason, stats) with the operations report's semantics:
     unhealthy when the failure ratio is over the threshold, degraded when p95 is slow or 429s dominate the
     failures; misconfigured when our own key/billing/model name is the cause (never reported as a provider outage);
@@ -149,10 +144,10 @@ def target_health(state: TargetState, config: HealthConfig, now: float | None = 
         if misconfigured / stats.failed > 0.5:
             kinds = ", ".join(sorted(t for t in stats.failures if ErrorType(t) in MISCONFIGURATION_TYPES))
             return "misconfigured", f"probe misconfigured ({kinds}): fix the key, billing or model name", stats
-        if state.evidence.successes >= RECOVERED_SUCCESSES:
+        if state.successes >= RECOVERED_SUCCESSES:
             last_failure = next((s[TS] for s in reversed(state.window) if not s[OK]), None)
             ago = f", the last {(now or time.time()) - last_failure:.0f}s ago" if last_failure is not None else ""
-            return "recovering", (f"{state.evidence.successes} probes ok in a row{ago}; the {ratio:.0%} failures of the "
+            return "recovering", (f"{state.successes} probes ok in a row{ago}; the {ratio:.0%} failures of the "
                                   f"{window} window are ageing out"), stats
         return "unhealthy", f"{ratio:.0%} of {stats.requests} probes failed in {window} (threshold {config.unhealthy_failure_ratio:.0%})", stats
     if stats.p95_ms is not None and stats.p95_ms > config.degraded_p95 * 1000:

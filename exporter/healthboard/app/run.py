@@ -1,4 +1,4 @@
-"""Running things: the exporter's HTTP server, one probing round (``once``), and the demo."""
+"""Running the exporter: its HTTP server (``serve``), and one probing round (``once``)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from typing import Any
 
 from aiohttp import web
 
-from healthboard.config import Config, ConfigError, load_config, parse_config
+from healthboard.app.exporter import Exporter, build_sink, log_plan, plan_or_fail
+from healthboard.config import Config, load_config, parse_config
+from healthboard.errors import ConfigError
+from healthboard.plan import Plan
 from healthboard.prober.engine import ProbeEngine
 from healthboard.record import CheckRecord
-from healthboard.service import Exporter, log_plan, plan_or_fail
-from healthboard.targets import Plan
 from healthboard.web import make_app
 
 log = logging.getLogger(__name__)
@@ -109,14 +110,10 @@ async def serve(config: Config, config_path: str | None, listen: str) -> int:
     return 0
 
 
-async def run_once(plan: Plan, config: Config, engine: ProbeEngine | None = None, source: str = "<config>",
-                   environ: Mapping[str, str] | None = None) -> list[CheckRecord]:
+async def run_once(plan: Plan, config: Config, engine: ProbeEngine | None = None, source: str = "<config>") -> list[CheckRecord]:
     """One probe of every target, concurrently under the concurrency cap; records in config order.
     With a sink configured, the round is written to Postgres too (what can't be written stays spooled)."""
-    from healthboard.metrics import Metrics
-    from healthboard.service import build_sink
-
-    sink = build_sink(config, source, Metrics(), environ)
+    sink = build_sink(config, plan, source)
     semaphore = asyncio.Semaphore(config.concurrency)
     async with engine or ProbeEngine(config.max_body_bytes) as engine:
 

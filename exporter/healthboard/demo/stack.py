@@ -31,7 +31,7 @@ ALERTMANAGER_BINARIES = ("prometheus-alertmanager", "alertmanager")
 
 def repo_root() -> Path | None:
     """The source checkout this package runs from (it holds prometheus/ and alertmanager/), if any."""
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]  # exporter/healthboard/demo/stack.py
     return root if (root / "prometheus" / "prometheus.yml").is_file() and (root / "alertmanager" / "alertmanager.yml").is_file() else None
 
 

@@ -1,18 +1,25 @@
-"""Targets: what the scheduler probes, one per provider × model × check, with every setting resolved."""
+"""The plan: a config resolved once into what runs. Targets (one per provider × model × check, every setting
+inherited and every key read), the providers skipped and why, the estimated cost, the sink's DSN and the status
+pages to poll. Nothing after this stage reads the environment or the raw config values again."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
 import os
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from healthboard.config import Config, ModelConfig, Price, ProviderConfig
 from healthboard.config import env as config_env
+from healthboard.config.model import SinkConfig, StatusPageConfig, inherited, model_options
+from healthboard.errors import ConfigError
 from healthboard.evidence import DEFAULT_FAST, Suspicion, extra_probe_factor
 from healthboard.pricing import ASSUMED_INPUT_TOKENS, ASSUMED_OUTPUT_TOKENS, cost_usd, price_for, probes_per_month
 from healthboard.secrets import Secret
+from healthboard.status.pages import pages_for
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +37,10 @@ class Target:
     interval: float  # configured interval, after any budget stretch
     timeout: float
     max_tokens: int
-    token_param: str | None
     prompt: str
     keep_alive: bool
     price: Price | None
-    thinking: bool | None
-    api_version: str | None
+    options: Mapping[str, Any]  # the wire format's own keys (WireFormat.provider_options, model_options)
 
     @property
     def id(self) -> str:
@@ -62,12 +67,15 @@ class Plan:
     monthly_cost_usd: float  # estimated at the effective intervals, adaptive re-checks included (evidence.py)
     api_token: Secret | None
     suspicion: Suspicion = dataclasses.field(default_factory=Suspicion)  # adaptive sampling settings
+    sink_dsn: Secret | None = None  # the sink's DSN, when a sink is configured and its DSN resolves
+    sink_problem: ConfigError | None = None  # why a configured sink's DSN doesn't resolve
+    status_pages: list[StatusPageConfig] = dataclasses.field(default_factory=list)
 
 
 def resolve_api_key(provider: ProviderConfig, environ: Mapping[str, str]) -> tuple[Secret | None, str | None]:
     """Return (key, None) or (None, reason the provider is skipped)."""
     if provider.api_key_file is not None:
-        path = Path(config_env.expand(provider.api_key_file, environ))
+        path = Path(provider.api_key_file)  # expanded with the rest of the file (config/loader.py)
         try:
             value = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
@@ -124,15 +132,13 @@ def _target(config: Config, provider: ProviderConfig, model: ModelConfig, key: S
         base_url=provider.base_url,
         api_key=key,
         headers=dict(provider.headers),
-        interval=model.interval or provider.interval or config.interval,
-        timeout=model.timeout or provider.timeout or config.timeout,
-        max_tokens=model.max_tokens or provider.max_tokens or config.max_tokens,
-        token_param=model.token_param,
-        prompt=model.prompt or provider.prompt or config.prompt,
+        interval=inherited(config, provider, model, "interval"),
+        timeout=inherited(config, provider, model, "timeout"),
+        max_tokens=inherited(config, provider, model, "max_tokens"),
+        prompt=inherited(config, provider, model, "prompt"),
         keep_alive=config.keep_alive if provider.keep_alive is None else provider.keep_alive,
         price=price_for(config, model.name, model.price),
-        thinking=model.thinking,
-        api_version=provider.api_version,
+        options={**provider.options(), **model_options(model)},
     )
 
 
@@ -152,7 +158,28 @@ def monthly_cost(targets: list[Target], suspicion: Suspicion) -> float:
     return total
 
 
-def build_plan(config: Config, environ: Mapping[str, str] | None = None) -> Plan:
+def resolve_dsn(config: SinkConfig, environ: Mapping[str, str], source: str) -> Secret:
+    """The sink's DSN as a Secret (its password registered for scrubbing); a ConfigError naming what to set.
+    ``dsn`` is expanded here (a lazy key); ``dsn_file`` was expanded with the rest of the file."""
+    try:
+        if config.dsn_file is not None:
+            value = Path(config.dsn_file).read_text(encoding="utf-8").strip()
+        else:
+            value = config_env.expand(config.dsn or "", environ)
+    except config_env.UnsetVariable as exc:
+        raise ConfigError(source, [("sink.dsn", f"environment variable {exc.name} is not set; export it (a postgresql:// URL for the healthboard_writer role) or remove the sink block")]) from None
+    except OSError as exc:
+        raise ConfigError(source, [("sink.dsn_file", f"can't be read: {exc.strerror or exc}")]) from None
+    if not value.startswith(("postgres://", "postgresql://")):
+        raise ConfigError(source, [("sink.dsn", "must be a postgresql:// URL, e.g. postgresql://healthboard_writer:PASSWORD@HOST:6543/postgres")])
+    password = urllib.parse.urlsplit(value).password
+    if password:
+        Secret(password)
+        Secret(urllib.parse.unquote(password))
+    return Secret(value)
+
+
+def build_plan(config: Config, environ: Mapping[str, str] | None = None, source: str = "<config>") -> Plan:
     environ = os.environ if environ is None else environ
     targets: list[Target] = []
     skipped: list[Skipped] = []
@@ -178,4 +205,11 @@ def build_plan(config: Config, environ: Mapping[str, str] | None = None) -> Plan
             cost = monthly_cost(targets, suspicion)
             if cost <= config.monthly_budget_usd * (1 + 1e-9):
                 break
-    return Plan(targets, skipped, factor, cost, resolve_secret(config.api_token, environ), suspicion)
+    sink_dsn, sink_problem = None, None
+    if config.sink is not None:
+        try:
+            sink_dsn = resolve_dsn(config.sink, environ, source)
+        except ConfigError as exc:
+            sink_problem = exc
+    return Plan(targets, skipped, factor, cost, resolve_secret(config.api_token, environ), suspicion, sink_dsn, sink_problem,
+                pages_for(config))

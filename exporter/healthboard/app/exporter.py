@@ -1,37 +1,41 @@
-"""The exporter service: config → plan → scheduler → listeners (metrics, recent-checks ring, sink)."""
+"""The exporter, composed: config → plan → scheduler → prober → record → consumers.
+
+This is the one place that wires the pipeline. The scheduler hands its events (healthboard/events.py), in this
+order, to: the probe metrics, the health book, the recent-checks ring, the transition log, the sink (when
+configured) and the status poller; the status poller's own events go to the sink. Nothing downstream holds a
+reference back upstream. The web layer (healthboard/web/) sees only the methods below.
+"""
 
 from __future__ import annotations
 
 import gc
 import logging
-import os
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from healthboard.config import Config, ConfigError, load_config, parse_config
+from prometheus_client import CollectorRegistry
+
+from healthboard.config import Config, load_config, parse_config
+from healthboard.errors import ConfigError, NoTargets
+from healthboard.health import METRICS_WINDOW, HealthBook, WindowStats, overall_health, target_health, window_stats
 from healthboard.metrics import Metrics
+from healthboard.plan import Plan, build_plan
 from healthboard.prober.engine import ProbeEngine
+from healthboard.recent import RecentChecks
 from healthboard.record import CheckRecord
 from healthboard.scheduler import Scheduler
 from healthboard.secrets import REDACTED, Secret
-from healthboard.state import RecentChecks, TargetState
+from healthboard.sink import PostgresSink
+from healthboard.sink.spool import SpoolUnusable
 from healthboard.status.poller import StatusPoller
-from healthboard.targets import Plan, build_plan
 from healthboard.transitions import TransitionLog
 
 log = logging.getLogger(__name__)
 
 
-class NoTargets(ConfigError):
-    """The config is valid but nothing can be probed (every provider skipped)."""
-
-    def headline(self) -> str:
-        skipped = sum(1 for where, _ in self.problems if where.startswith("provider "))
-        return f"nothing to probe: {skipped} provider{'s' if skipped != 1 else ''} skipped" if skipped else "nothing to probe: no providers configured"
-
-
 def plan_or_fail(config: Config, source: str, environ: Mapping[str, str] | None = None) -> Plan:
-    plan = build_plan(config, environ)
+    plan = build_plan(config, environ, source)
     if not plan.targets:
         reasons = [(f"provider {s.provider}", f"skipped: {s.reason}") for s in plan.skipped] or [("providers", "none configured")]
         reasons.append((
@@ -55,6 +59,20 @@ def log_plan(plan: Plan) -> None:
     log.info("probing %d targets (estimated $%.2f/month)", len(plan.targets), plan.monthly_cost_usd)
 
 
+def build_sink(config: Config, plan: Plan, source: str, registry: CollectorRegistry | None = None) -> PostgresSink | None:
+    """The Postgres sink when the config has a ``sink:`` block (a ConfigError when its DSN didn't resolve or its
+    spool can't be used). Its metric group goes on ``registry`` (a registry of its own when None)."""
+    if config.sink is None:
+        return None
+    if plan.sink_problem is not None:
+        raise plan.sink_problem
+    assert plan.sink_dsn is not None
+    try:
+        return PostgresSink(config.sink, plan.sink_dsn, registry)
+    except SpoolUnusable as exc:
+        raise ConfigError(source, [("sink.spool_dir", str(exc))]) from None
+
+
 class Exporter:
     def __init__(self, config_path: str | None, config: Config, plan: Plan, engine: ProbeEngine, metrics: Metrics | None = None,
                  environ: Mapping[str, str] | None = None) -> None:
@@ -64,28 +82,24 @@ class Exporter:
         self.environ = environ
         self.engine = engine
         self.metrics = metrics or Metrics()
+        self.health = HealthBook()
         self.recent = RecentChecks(config.recent_checks)
         self.scheduler = Scheduler(
-            engine, self.metrics, concurrency=config.concurrency, suspicion=plan.suspicion,
+            engine, concurrency=config.concurrency, suspicion=plan.suspicion,
             slow_threshold=config.slow_threshold, backoff_max=config.backoff_max
         )
-        self.scheduler.listeners += [self.metrics.on_record, self._remember, TransitionLog()]
-        self.sink = build_sink(config, config_path or "<config>", self.metrics, environ)
+        self.sink = build_sink(config, plan, config_path or "<config>", self.metrics.own)
+        self.status = StatusPoller(config, plan, self.metrics.own)
+        consumers = [self.metrics.probes, self.health, self.recent, TransitionLog()]
         if self.sink is not None:
-            self.scheduler.listeners.append(self.sink.submit)
-        self.status = StatusPoller(config, self.metrics, on_event=self.sink.submit_status_event if self.sink else None)
-        self.scheduler.listeners.append(self.status.on_record)
+            consumers.append(self.sink)
+            self.status.listeners.append(self.sink.submit_status_event)
+        consumers.append(self.status)
+        self.scheduler.consumers += consumers
         self.scheduler.configure(plan.targets)
-        self._set_plan_metrics()
-        self.metrics.config_loaded(True)
+        self.metrics.exporter.plan_applied(plan.budget_factor, plan.monthly_cost_usd)
+        self.metrics.exporter.config_loaded(True)
         self.last_reload_error: str | None = None
-
-    def _remember(self, record: CheckRecord, state: TargetState) -> None:
-        self.recent.add(record)
-
-    def _set_plan_metrics(self) -> None:
-        self.metrics.budget_factor.set(self.plan.budget_factor)
-        self.metrics.monthly_cost.set(self.plan.monthly_cost_usd)
 
     @property
     def api_token(self) -> Secret | None:
@@ -117,7 +131,7 @@ class Exporter:
                 raise ConfigError(source, [("reload", "this exporter runs an embedded config; there is no file to reload")])
             plan = plan_or_fail(config, source, self.environ)
         except ConfigError as exc:
-            self.metrics.config_loaded(False)
+            self.metrics.exporter.config_loaded(False)
             self.last_reload_error = str(exc)
             log.error("config reload refused, the previous config keeps running:\n%s", exc)
             raise
@@ -128,14 +142,58 @@ class Exporter:
         self.recent.resize(config.recent_checks)
         self.scheduler.configure(plan.targets, concurrency=config.concurrency, suspicion=plan.suspicion,
                                  slow_threshold=config.slow_threshold, backoff_max=config.backoff_max)
-        self.status.configure(config)
+        self.status.configure(config, plan)
         self.status.start()
-        self._set_plan_metrics()
-        self.metrics.config_loaded(True)
+        self.metrics.exporter.plan_applied(plan.budget_factor, plan.monthly_cost_usd)
+        self.metrics.exporter.config_loaded(True)
         self.last_reload_error = None
         _freeze_long_lived()
         log_plan(plan)
         log.info("config reloaded from %s", source)
+
+    # -- what the web layer and the demo read ----------------------------------------------------
+
+    def target_ids(self) -> list[str]:
+        return list(self.health.entries)
+
+    def pause(self, target_id: str, paused: bool) -> bool:
+        """The kill switch; returns the target's paused state (KeyError: no such target)."""
+        (self.scheduler.pause if paused else self.scheduler.resume)(target_id)
+        return self.health.entries[target_id].paused
+
+    def health_rows(self, now: float | None = None) -> list[dict[str, Any]]:
+        now = time.time() if now is None else now
+        rows = []
+        for entry in self.health.entries.values():
+            status, reason, stats = target_health(entry, self.config.health, now)
+            rows.append({
+                **_summary(entry.target), "status": status, "reason": reason, "requests": stats.requests, "failures": stats.failures,
+                "failure_ratio": round(stats.failed / stats.requests, 4) if stats.requests else None,
+                "p95_ms": round(stats.p95_ms, 1) if stats.p95_ms is not None else None, "consecutive_failures": entry.consecutive,
+            })
+        return rows
+
+    def overall_health(self, rows: list[dict[str, Any]]) -> str:
+        return overall_health(r["status"] for r in rows)
+
+    def metrics_rows(self, now: float | None = None) -> list[dict[str, Any]]:
+        now = time.time() if now is None else now
+        rows = []
+        for entry in self.health.entries.values():
+            stats: WindowStats = window_stats(entry.recent(METRICS_WINDOW, now))
+            rows.append({
+                **_summary(entry.target), "window_seconds": METRICS_WINDOW, "requests": stats.requests, "failures": stats.failures,
+                "success_ratio": round(stats.success_ratio, 4) if stats.success_ratio is not None else None,
+                "p50_ms": round(stats.p50_ms, 1) if stats.p50_ms is not None else None,
+                "p95_ms": round(stats.p95_ms, 1) if stats.p95_ms is not None else None,
+                "last": entry.last.to_json() if entry.last else None, "consecutive_failures": entry.consecutive,
+                "interval_seconds": entry.interval, "configured_interval_seconds": entry.target.interval, "paused": entry.paused,
+                "cost_usd": round(stats.cost_usd, 8),
+            })
+        return rows
+
+    def recent_checks(self) -> Iterator[CheckRecord]:
+        return self.recent.newest_first()
 
     def redacted_config(self) -> dict[str, Any]:
         data = self.config.model_dump(mode="json", by_alias=True)
@@ -148,11 +206,12 @@ class Exporter:
                 provider["api_key"] = REDACTED
             for name in list(provider.get("headers", {})):
                 provider["headers"][name] = REDACTED  # extra headers often carry credentials
+        entries = self.health.entries
         return {
             "source": self.config_path or "(embedded)",
             "config": data,
             "targets": [
-                {"id": t.id, "interval_seconds": self.scheduler.states[t.id].effective_interval, "timeout_seconds": t.timeout,
+                {"id": t.id, "interval_seconds": entries[t.id].interval if t.id in entries else t.interval, "timeout_seconds": t.timeout,
                  "max_tokens": t.max_tokens, "keep_alive": t.keep_alive}
                 for t in self.plan.targets
             ],
@@ -164,23 +223,13 @@ class Exporter:
         }
 
 
+def _summary(target: Any) -> dict[str, Any]:
+    return {"id": target.id, "provider": target.provider, "model": target.model, "region": target.region, "check": target.check}
+
+
 def _freeze_long_lived() -> None:
     """Exempt what exists now (metric children, targets, config: ~200 objects per target, long-lived) from
     the cyclic garbage collector. A full collection over them took ~110 ms at 5,000 targets and stalled the
     event loop, which showed as probe overhead and schedule lag (bench/probe_engine.py)."""
     gc.collect()
     gc.freeze()
-
-
-def build_sink(config: Config, source: str, metrics: Metrics, environ: Mapping[str, str] | None = None):  # type: ignore[no-untyped-def]
-    """The Postgres sink when the config has a ``sink:`` block (a ConfigError when its DSN can't be resolved)."""
-    if config.sink is None:
-        return None
-    from healthboard.sink import PostgresSink, resolve_dsn
-    from healthboard.sink.spool import SpoolUnusable
-
-    dsn = resolve_dsn(config.sink, os.environ if environ is None else environ, source)
-    try:
-        return PostgresSink(config.sink, dsn, metrics)
-    except SpoolUnusable as exc:
-        raise ConfigError(source, [("sink.spool_dir", str(exc))]) from None

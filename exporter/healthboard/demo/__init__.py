@@ -1,4 +1,6 @@
-"""``healthboard simulate`` and ``healthboard demo``."""
+"""``healthboard simulate`` and ``healthboard demo``: the simulator on its own, and the whole story (simulator,
+exporter, the real Prometheus and Alertmanager with the project's rules and routes, local Slack/email
+receivers: ``stack.py``) on a scripted incident."""
 
 from __future__ import annotations
 
@@ -8,11 +10,10 @@ import signal
 import sys
 import time
 
+from healthboard.app.exporter import plan_or_fail
+from healthboard.app.run import packaged, parse_listen, running_exporter
 from healthboard.config import parse_config
-from healthboard.runtime import packaged, parse_listen, running_exporter
-from healthboard.service import plan_or_fail
-from healthboard.simulator import Scenario, load_scenario, parse_scenario, running_simulator
-from healthboard.stack import (
+from healthboard.demo.stack import (
     ALERTMANAGER_BINARIES,
     PROMETHEUS_BINARIES,
     Notification,
@@ -21,7 +22,7 @@ from healthboard.stack import (
     repo_root,
     running_stack,
 )
-from healthboard.state import overall_health, target_health
+from healthboard.simulator import Scenario, load_scenario, parse_scenario, running_simulator
 
 
 async def _until_stopped(duration: float) -> None:
@@ -109,11 +110,9 @@ Press Ctrl-C to stop.
 async def _report(exporter, started: float) -> None:  # type: ignore[no-untyped-def]
     while True:
         await asyncio.sleep(5)
-        statuses = []
-        for state in exporter.scheduler.states.values():
-            status, reason, _ = target_health(state, exporter.config.health)
-            statuses.append((state.target.provider, status, reason))
-        overall = overall_health(status for _, status, _ in statuses)
+        rows = exporter.health_rows()
+        statuses = [(row["provider"], row["status"], row["reason"]) for row in rows]
+        overall = exporter.overall_health(rows)
         print(f"[t={time.monotonic() - started:5.0f}s] overall {overall:<10} " + "  ".join(f"{p}={s}" for p, s, _ in statuses), flush=True)
         for provider, status, reason in statuses:
             if status == "recovering":

@@ -1,0 +1,65 @@
+"""The per-target metric families: names, help, labels and buckets. Names and labels are a contract (rules,
+dashboards and users depend on them; docs/METRICS.md lists them)."""
+
+from __future__ import annotations
+
+from healthboard.metrics.store import COUNTER, GAUGE, HISTOGRAM, Family
+from healthboard.record import PHASES, ErrorType
+
+LABELS = ("provider", "model", "region", "check")
+SOURCE = " Values come from scheduled synthetic probes."
+
+#: Successful probe latency: 50 ms … 30 s.
+DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0)
+PHASE_BUCKETS = (0.005, 0.025, 0.1, 0.25, 1.0, 5.0)  # few: 5 phases x every target adds up on /metrics
+RATELIMIT_RESOURCES = ("requests", "tokens", "input_tokens", "output_tokens")
+
+ERROR_TYPES = tuple(e.value for e in ErrorType)
+
+#: The per-target families, in a compact store (healthboard/metrics/store.py), in exposition order.
+TARGET_FAMILIES = (
+    Family("llm_probe_requests", COUNTER, "Scheduled probes sent (re-checks excluded, so ratios aren't biased)." + SOURCE),
+    Family("llm_probe_failures", COUNTER, "Scheduled probes that failed, by error type (re-checks excluded)." + SOURCE, "error_type", ERROR_TYPES),
+    Family("llm_probe_rechecks", COUNTER, "Extra probes sent sooner after an outage-like failure, to confirm it fast." + SOURCE),
+    Family("llm_probe_recheck_failures", COUNTER, "Re-checks that failed." + SOURCE),
+    Family(
+        "llm_probe_duration_seconds", HISTOGRAM,
+        "Whole-probe latency of successful probes and of timed-out ones (counted in +Inf: slower than the timeout), "
+        "re-checks included: the latency evidence." + SOURCE, buckets=DURATION_BUCKETS,
+    ),
+    Family(
+        "llm_probe_phase_duration_seconds", HISTOGRAM,
+        "Latency by phase (dns, connect, tls, ttfb, transfer) of scheduled probes that got a response." + SOURCE,
+        "phase", PHASES, buckets=PHASE_BUCKETS,
+    ),
+    Family("llm_probe_success", GAUGE, "1 if the last probe (scheduled or re-check) succeeded, else 0." + SOURCE),
+    Family("llm_probe_consecutive_failures", GAUGE, "Failed probes in a row, re-checks included; 0 after a success." + SOURCE),
+    Family(
+        "llm_probe_consecutive_outage_failures", GAUGE,
+        "Failed probes in a row whose error type suggests an outage (auth, quota, not_found, bad_request and rate_limit excluded)." + SOURCE,
+    ),
+    Family(
+        "llm_probe_evidence_probes", COUNTER,
+        "Probes that are availability evidence: successes, server errors and transient failures, re-checks included "
+        "(docs/ALERTING.md)." + SOURCE,
+    ),
+    Family(
+        "llm_probe_evidence_failures", COUNTER,
+        "Failed evidence probes, de-clustered: at most 2 per run of server errors, at most 1 transient failure a minute." + SOURCE,
+    ),
+    Family(
+        "llm_probe_outage_run_seconds", GAUGE,
+        "Seconds from the first to the latest failure of the current run of outage-like failures; 0 after a success." + SOURCE,
+    ),
+    Family("llm_probe_outage_run_server_errors", GAUGE, "Server errors (5xx, malformed replies) in the current run of failures." + SOURCE),
+    Family("llm_probe_consecutive_successes", GAUGE, "Successful probes in a row, re-checks included." + SOURCE),
+    Family("llm_probe_last_run_timestamp_seconds", GAUGE, "Unix time the last probe started." + SOURCE),
+    Family("llm_probe_interval_seconds", GAUGE, "Effective probe interval: the configured one, stretched by 429 backoff or the budget." + SOURCE),
+    Family("llm_probe_paused", GAUGE, "1 while the target is paused through the API (kill switch)." + SOURCE),
+    Family("llm_probe_tokens", COUNTER, "Tokens the providers reported for probes." + SOURCE, "direction", ("input", "output")),
+    Family("llm_probe_cost_usd", COUNTER, "Estimated cost of probes in USD, from the price table." + SOURCE),
+    Family("llm_probe_ratelimit_remaining", GAUGE, "Rate-limit headroom the provider advertised on the last reply." + SOURCE,
+           "resource", RATELIMIT_RESOURCES, optional=True),
+    Family("llm_probe_ratelimit_limit", GAUGE, "Rate limit the provider advertised on the last reply." + SOURCE,
+           "resource", RATELIMIT_RESOURCES, optional=True),
+)

@@ -1,0 +1,136 @@
+"""The probe metrics: a consumer of the scheduler's events that keeps every per-target series in the compact
+store (healthboard/metrics/store.py) and the scheduler's lag histogram. Every series a rule reads is created at
+zero when its target is added, so the first failure of a kind shows in rate()."""
+
+from __future__ import annotations
+
+import bisect
+import math
+from array import array
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Gauge, Histogram
+
+from healthboard.events import Event, Probed, TargetAdded, TargetPaused, TargetRemoved
+from healthboard.metrics.families import DURATION_BUCKETS, LABELS, PHASE_BUCKETS, RATELIMIT_RESOURCES, TARGET_FAMILIES
+from healthboard.metrics.store import TargetSeries
+from healthboard.evidence import Progress
+from healthboard.record import PHASES, CheckRecord, ErrorType
+
+if TYPE_CHECKING:
+    from healthboard.plan import Target
+
+LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class ProbeMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.series = TargetSeries(LABELS, TARGET_FAMILIES)
+        self.lag = Histogram(
+            "healthboard_scheduler_lag_seconds", "Delay between when a probe was due and when it started.", buckets=LAG_BUCKETS,
+            registry=registry,
+        )
+        self.targets = Gauge("healthboard_targets", "Targets scheduled.", registry=registry)
+        at = self.series.offsets
+        self._requests, self._failures = at["llm_probe_requests"], at["llm_probe_failures"]
+        self._rechecks, self._recheck_failures = at["llm_probe_rechecks"], at["llm_probe_recheck_failures"]
+        self._duration, self._phase = at["llm_probe_duration_seconds"], at["llm_probe_phase_duration_seconds"]
+        self._phase_stride = self.series.family("llm_probe_phase_duration_seconds").stride
+        self._success, self._consecutive = at["llm_probe_success"], at["llm_probe_consecutive_failures"]
+        self._consecutive_outage, self._last_run = at["llm_probe_consecutive_outage_failures"], at["llm_probe_last_run_timestamp_seconds"]
+        self._evidence_probes, self._evidence_failures = at["llm_probe_evidence_probes"], at["llm_probe_evidence_failures"]
+        self._run_seconds, self._run_server = at["llm_probe_outage_run_seconds"], at["llm_probe_outage_run_server_errors"]
+        self._successes = at["llm_probe_consecutive_successes"]
+        self._interval, self._paused = at["llm_probe_interval_seconds"], at["llm_probe_paused"]
+        self._tokens, self._cost = at["llm_probe_tokens"], at["llm_probe_cost_usd"]
+        self._remaining, self._limit = at["llm_probe_ratelimit_remaining"], at["llm_probe_ratelimit_limit"]
+        self._error_index = {e: i for i, e in enumerate(ErrorType)}
+        self._other = self._error_index[ErrorType.OTHER]
+        self._phase_index = {p: i for i, p in enumerate(PHASES)}
+        self._resource_index = {r: i for i, r in enumerate(RATELIMIT_RESOURCES)}
+
+    def __call__(self, event: Event) -> None:
+        kind = type(event)
+        if kind is Probed:
+            self.lag.observe(event.lag)
+            self.observe(event.record, event.progress)
+            self.set_interval(event.record.target_id, event.interval)
+        elif kind is TargetAdded:
+            self.add_target(event.target)
+            self.targets.set(len(self.series))
+        elif kind is TargetRemoved:
+            self.remove_target(event.target_id)
+            self.targets.set(len(self.series))
+        elif kind is TargetPaused:
+            self.set_paused(event.target_id, event.paused)
+
+    def add_target(self, target: Target) -> None:
+        """Create every series of a target at zero (kept as they are when the target already exists)."""
+        slot = self.series.add(target.id, target.labels)
+        slot.values[self._interval] = target.interval
+
+    def remove_target(self, target_id: str) -> None:
+        self.series.remove(target_id)
+
+    def set_interval(self, target_id: str, seconds: float) -> None:
+        slot = self.series.get(target_id)
+        if slot is not None:
+            slot.values[self._interval] = seconds
+
+    def set_paused(self, target_id: str, paused: bool) -> None:
+        slot = self.series.get(target_id)
+        if slot is not None:
+            slot.values[self._paused] = 1.0 if paused else 0.0
+
+    def observe(self, record: CheckRecord, progress: Progress | None = None) -> None:
+        slot = self.series.get(record.target_id)
+        if slot is None:  # the target was removed while this probe ran
+            return
+        v = slot.values
+        if record.ok:
+            _observe(v, self._duration, DURATION_BUCKETS, record.latency_ms / 1000)
+        elif record.error_type is ErrorType.TIMEOUT:
+            _observe(v, self._duration, DURATION_BUCKETS, math.inf, record.latency_ms / 1000)
+        if progress is not None:
+            v[self._evidence_probes] = progress.evidence_probes
+            v[self._evidence_failures] = progress.evidence_failures
+            v[self._run_seconds] = progress.run_seconds
+            v[self._run_server] = progress.run_server_errors
+            v[self._successes] = progress.successes
+            v[self._consecutive] = progress.consecutive
+            v[self._consecutive_outage] = progress.consecutive_outage
+        if record.scheduled:
+            v[self._requests] += 1
+            if not record.ok:
+                v[self._failures + self._error_index.get(record.error_type, self._other)] += 1
+            if record.http_status is not None:
+                for phase, seconds in record.phases.items():
+                    _observe(v, self._phase + self._phase_index[phase] * self._phase_stride, PHASE_BUCKETS, seconds)
+        else:
+            v[self._rechecks] += 1
+            if not record.ok:
+                v[self._recheck_failures] += 1
+        v[self._success] = 1.0 if record.ok else 0.0
+        v[self._last_run] = record.ts
+        if record.input_tokens:
+            v[self._tokens] += record.input_tokens
+        if record.output_tokens:
+            v[self._tokens + 1] += record.output_tokens
+        if record.cost_usd:
+            v[self._cost] += record.cost_usd
+        for key, value in record.ratelimit.items():
+            which, _, resource = key.partition("_")
+            index = self._resource_index.get(resource)
+            if index is not None and math.isfinite(value):
+                v[(self._remaining if which == "remaining" else self._limit) + index] = value
+
+
+def _observe(values: array, base: int, buckets: tuple[float, ...], value: float, adds: float | None = None) -> None:
+    """A histogram observation into cumulative buckets (+Inf after the finite ones, then the sum, which gets
+    ``adds`` when given: a timeout is observed at +Inf but adds its elapsed time to the sum)."""
+    end = base + len(buckets)
+    index = base + bisect.bisect_left(buckets, value)
+    while index <= end:
+        values[index] += 1
+        index += 1
+    values[end + 1] += value if adds is None else adds

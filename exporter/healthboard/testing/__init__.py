@@ -1,1 +1,0 @@
-"""Helpers for the test suite and the benchmarks (real servers on loopback); not used at run time."""
