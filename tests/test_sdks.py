@@ -136,3 +136,80 @@ async def test_mistral_sdk_against_the_openai_compatible_route(sim: Sim) -> None
     with pytest.raises(mistral_errors.SDKError) as caught:
         await client.chat.complete_async(model="mistral-small-latest", messages=PING, max_tokens=1)  # type: ignore[arg-type]
     assert caught.value.status_code == 429
+
+
+# -- streams: each SDK consumes the simulator's streams and raises its own errors on the stream faults -------------
+
+STREAM = "latency: 1ms\nstream: {tokens: 8, first_token: 20ms, chunk_interval: 2ms}\n"
+
+
+def stream_script(sim: Sim, kind: str, *outcomes: str) -> None:
+    sim.script(STREAM + f"rules:\n  - match: {{kind: {kind}}}\n    hang_for: 1s\n    sequence: [{', '.join(outcomes)}]\n")
+
+
+async def test_openai_sdk_streams(sim: Sim) -> None:
+    sim.script(STREAM)
+    client = openai.AsyncOpenAI(api_key=OPENAI_KEY, base_url=f"{sim.url}/v1", max_retries=0, timeout=5)
+    stream = await client.chat.completions.create(model="gpt-4o-mini", messages=PING, max_tokens=8, stream=True,  # type: ignore[arg-type]
+                                                  stream_options={"include_usage": True})
+    chunks = [chunk async for chunk in stream]
+    assert chunks[0].choices[0].delta.role == "assistant"
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.startswith("pong ") and len(text.split()) == 8
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
+    assert chunks[-1].choices == [] and chunks[-1].usage and chunks[-1].usage.completion_tokens == 8
+    with pytest.raises(openai.BadRequestError):  # stream_options without stream: refused as the API does
+        await client.chat.completions.create(model="gpt-4o-mini", messages=PING, max_tokens=1, stream_options={"include_usage": True})  # type: ignore[arg-type]
+    stream_script(sim, "openai", "stream_error", "stream_cut", "wrong_answer")
+    with pytest.raises(openai.APIError):
+        async for _ in await client.chat.completions.create(model="gpt-4o-mini", messages=PING, max_tokens=8, stream=True):  # type: ignore[arg-type]
+            pass
+    with pytest.raises(openai.APIError):  # the connection closes mid-stream: httpx's incomplete read, wrapped
+        async for _ in await client.chat.completions.create(model="gpt-4o-mini", messages=PING, max_tokens=8, stream=True):  # type: ignore[arg-type]
+            pass
+    wrong = [c async for c in await client.chat.completions.create(model="gpt-4o-mini", messages=PING, max_tokens=8, stream=True)]  # type: ignore[arg-type]
+    assert "".join(c.choices[0].delta.content or "" for c in wrong if c.choices).startswith("banana")
+
+
+async def test_anthropic_sdk_streams(sim: Sim) -> None:
+    sim.script(STREAM)
+    client = anthropic.AsyncAnthropic(api_key=ANTHROPIC_KEY, base_url=sim.url, max_retries=0, timeout=5)
+    async with client.messages.stream(model="claude-3-haiku-20240307", max_tokens=8, messages=PING) as stream:  # type: ignore[arg-type]
+        text = "".join([piece async for piece in stream.text_stream])
+        final = await stream.get_final_message()
+    assert text.startswith("pong ") and final.stop_reason == "max_tokens" and final.usage.output_tokens == 8
+    stream_script(sim, "anthropic", "stream_error")
+    with pytest.raises(anthropic.APIStatusError) as caught:  # the in-stream overloaded_error event
+        async with client.messages.stream(model="claude-3-haiku-20240307", max_tokens=8, messages=PING) as stream:  # type: ignore[arg-type]
+            async for _ in stream.text_stream:
+                pass
+    assert "overloaded" in str(caught.value).lower()
+
+
+async def test_google_genai_sdk_streams(sim: Sim) -> None:
+    sim.script(STREAM)
+    client = genai.Client(api_key=GEMINI_KEY, http_options=genai_types.HttpOptions(base_url=sim.url, timeout=5000))
+    config = genai_types.GenerateContentConfig(max_output_tokens=8)
+    chunks = [c async for c in await client.aio.models.generate_content_stream(model="gemini-2.0-flash", contents="ping", config=config)]
+    assert "".join(c.text or "" for c in chunks).startswith("pong ")
+    assert chunks[-1].candidates and chunks[-1].candidates[0].finish_reason == genai_types.FinishReason.MAX_TOKENS
+    assert chunks[-1].usage_metadata and chunks[-1].usage_metadata.candidates_token_count == 8
+    stream_script(sim, "gemini", "stream_error")
+    with pytest.raises(genai_errors.APIError):
+        async for _ in await client.aio.models.generate_content_stream(model="gemini-2.0-flash", contents="ping", config=config):
+            pass
+
+
+async def test_cohere_sdk_streams(sim: Sim) -> None:
+    sim.script(STREAM)
+    client = cohere.AsyncClientV2(api_key=COHERE_KEY, base_url=sim.url)
+    events = [e async for e in client.chat_stream(model="command-r7b-12-2024", messages=PING, max_tokens=8,  # type: ignore[arg-type]
+                                                  request_options={"max_retries": 0})]
+    assert [e.type for e in events][:2] == ["message-start", "content-start"] and events[-1].type == "message-end"
+    text = "".join(e.delta.message.content.text for e in events if e.type == "content-delta")  # type: ignore[union-attr]
+    assert text.startswith("pong ")
+    assert events[-1].delta.finish_reason == "MAX_TOKENS" and events[-1].delta.usage.tokens.output_tokens == 8  # type: ignore[union-attr]
+    stream_script(sim, "cohere", "stream_error")
+    failed = [e async for e in client.chat_stream(model="command-r7b-12-2024", messages=PING, max_tokens=8,  # type: ignore[arg-type]
+                                                  request_options={"max_retries": 0})]
+    assert failed[-1].type == "message-end" and failed[-1].delta.finish_reason == "ERROR"  # type: ignore[union-attr]

@@ -21,11 +21,16 @@ from healthboard.simulator.status import StatusPageScript
 FaultName = Literal[
     "unauthorized", "forbidden", "rate_limit", "quota", "payment_required", "spend_limit", "gateway_quota", "server_error",
     "unavailable", "overloaded", "not_found", "error_envelope", "malformed_json", "oversized", "empty", "hang", "trickle", "reset",
+    "stream_stall", "stream_cut", "stream_error", "wrong_answer",
 ]
 Outcome = Literal[
     "ok", "unauthorized", "forbidden", "rate_limit", "quota", "payment_required", "spend_limit", "gateway_quota", "server_error",
     "unavailable", "overloaded", "not_found", "error_envelope", "malformed_json", "oversized", "empty", "hang", "trickle", "reset",
+    "stream_stall", "stream_cut", "stream_error", "wrong_answer",
 ]
+#: Faults of a streamed answer (SIMULATOR.md): a stall of ``hang_for`` halfway, the connection closed halfway, an
+#: error event halfway. A request that isn't streamed gets an ordinary answer instead.
+STREAM_FAULTS = frozenset({"stream_stall", "stream_cut", "stream_error"})
 
 
 class Strict(BaseModel):
@@ -86,6 +91,8 @@ class Rule(Strict):
     retry_after: Duration = 2.0
     hang_for: Duration = 60.0
     trickle_interval: Duration = 0.5
+    first_token: Latency | None = None  # streams: from the response headers to the first content token
+    chunk_interval: Duration | None = None  # streams: between content tokens
 
     @field_validator("faults")
     @classmethod
@@ -101,10 +108,20 @@ class Rule(Strict):
 DEFAULT_RETIRED = ["gemini-1.5-flash", "gemini-1.5-pro", "gemini-1.0-pro", "claude-2.1", "claude-instant-1.2"]
 
 
+class StreamSettings(Strict):
+    """How streamed answers are paced, unless a rule says otherwise."""
+
+    tokens: int = Field(default=16, ge=1, le=4096)  # content tokens of a streamed answer (at most the request's cap)
+    first_token: Latency = Field(default_factory=lambda: Latency(fixed=0.05))
+    chunk_interval: Duration = 0.01
+
+
 class Scenario(Strict):
     seed: int = 0
     latency: Latency = Field(default_factory=lambda: Latency(median=0.25, sigma=0.3))
     reply_text: str = "pong"
+    wrong_text: str = "banana"  # the answer of the wrong_answer fault
+    stream: StreamSettings = Field(default_factory=StreamSettings)
     keys: dict[str, list[str]] = Field(default_factory=dict)  # per kind; none listed = any key not starting "invalid"
     models: dict[str, list[str]] = Field(default_factory=dict)  # per kind; none listed = any model not retired
     retired_models: list[str] = Field(default_factory=lambda: list(DEFAULT_RETIRED))

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from healthboard.errors import ConfigError
 from healthboard.simulator import status
-from healthboard.simulator.scenario import Latency, Rule, Scenario, parse_scenario
+from healthboard.simulator.scenario import STREAM_FAULTS, Latency, Rule, Scenario, parse_scenario
 from healthboard.simulator.wire import SIM_WIRES, Call, Rejected, Reply, SimWire
 
 log = logging.getLogger(__name__)
@@ -151,9 +151,47 @@ class Simulator:
             return self._send(Reply(reply.status, encoded + b" " * max(0, 2 * 1024 * 1024 - len(encoded)), reply.headers), wire, call.kind)
         if outcome == "trickle":
             return await self._trickle(request, wire.success(call, self.scenario.reply_text), wire, rule)
-        if outcome in ("ok", "empty"):
-            return self._send(wire.success(call, "" if outcome == "empty" else self.scenario.reply_text), wire, call.kind)
+        text = {"empty": "", "wrong_answer": self.scenario.wrong_text}.get(outcome, self.scenario.reply_text)
+        if call.stream and (outcome in ("ok", "empty", "wrong_answer") or outcome in STREAM_FAULTS):
+            return await self._stream(request, wire, call, outcome, text, rule)
+        if outcome in ("ok", "empty", "wrong_answer") or outcome in STREAM_FAULTS:
+            return self._send(wire.success(call, text), wire, call.kind)
         return self._send(wire.fault(outcome, call, rule.retry_after if rule else 2.0), wire, call.kind)
+
+    async def _stream(self, request: web.Request, wire: SimWire, call: Call, outcome: str, text: str, rule: Rule | None) -> web.StreamResponse:
+        """A streamed answer in the wire's documented events: the head, the first token after ``first_token``, one
+        token every ``chunk_interval``, the tail (finish reason, usage, end marker). A stream fault strikes halfway."""
+        settings = self.scenario.stream
+        first_token = (rule.first_token if rule and rule.first_token else settings.first_token).sample(self.rng)
+        interval = rule.chunk_interval if rule and rule.chunk_interval is not None else settings.chunk_interval
+        pieces = stream_pieces(text, min(call.max_tokens, settings.tokens))
+        headers = wire.headers_for(Reply(200, {}), call.kind)
+        headers.update({"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"})
+        response = web.StreamResponse(status=200, headers=headers)
+        await response.prepare(request)
+        for frame in wire.stream_head(call):
+            await response.write(frame)
+        await hold(first_token)
+        halfway = max(1, len(pieces) // 2)
+        for index, piece in enumerate(pieces):
+            if index == halfway and outcome in STREAM_FAULTS:
+                if outcome == "stream_stall":
+                    await asyncio.sleep(rule.hang_for if rule else 60.0)  # bounded; cancelled when the client gives up
+                elif outcome == "stream_error":
+                    await response.write(wire.stream_error(call))
+                    await response.write_eof()
+                    return response
+                else:  # stream_cut: the connection closes mid-answer, the chunked body never ends
+                    if request.transport is not None:
+                        request.transport.close()
+                    raise asyncio.CancelledError
+            if index:
+                await hold(interval)
+            await response.write(wire.stream_delta(call, piece, index))
+        for frame in wire.stream_tail(call, len(pieces), "length" if len(pieces) >= call.max_tokens else "stop"):
+            await response.write(frame)
+        await response.write_eof()
+        return response
 
     def _send(self, reply: Reply, wire: SimWire, kind: str | None = None) -> web.Response:
         headers = wire.headers_for(reply, kind or wire.kind)
@@ -175,6 +213,22 @@ class Simulator:
             await asyncio.sleep(interval)
         await response.write_eof()
         return response
+
+
+#: Words a streamed answer goes on with after the scripted reply text, one token each.
+_FILLER = ("the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "probes", "keep", "time")
+
+
+def stream_pieces(text: str, tokens: int) -> list[str]:
+    """``tokens`` content tokens: the reply text's words, then filler words, each after a space but the first.
+    An empty text streams no content token (an empty answer)."""
+    if not text:
+        return []
+    words = text.split() or [text]
+    while len(words) < tokens:
+        words.append(_FILLER[len(words) % len(_FILLER)])
+    words = words[:tokens]
+    return [words[0], *(" " + w for w in words[1:])]
 
 
 def _reset(request: web.Request) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from healthboard.simulator.wire.base import Call, Rejected, Reply, SimWire, json_body, random_id
+from healthboard.simulator.wire.base import Call, Rejected, Reply, SimWire, json_body, random_id, sse
 
 
 def _error(status: int, type_: str, message: str, **extra: object) -> Reply:
@@ -45,7 +45,7 @@ class AnthropicSim(SimWire):
             raise Rejected(_error(404, "not_found_error", f"model: {model}"))
         messages = body["messages"] if isinstance(body["messages"], list) and body["messages"] else [{}]
         prompt = str(messages[-1].get("content", "")) if isinstance(messages[-1], dict) else ""
-        return Call(self.kind, model, "", prompt, body["max_tokens"], body)
+        return Call(self.kind, model, "", prompt, body["max_tokens"], body, stream=body.get("stream") is True)
 
     def common_headers(self) -> dict[str, str]:
         return {
@@ -64,6 +64,30 @@ class AnthropicSim(SimWire):
         if isinstance(reply.body, dict) and isinstance(reply.body.get("request_id"), str):
             headers["request-id"] = reply.body["request_id"]  # one id per request: header and body agree
         return headers
+
+    # Streaming (Messages, stream: true): named events message_start, content_block_start, ping,
+    # content_block_delta (text_delta) per token, content_block_stop, message_delta (stop_reason, output usage),
+    # message_stop; an error mid-stream is "event: error" with the error envelope (e.g. overloaded_error).
+
+    def stream_head(self, call: Call) -> list[bytes]:
+        message = {"id": random_id("msg_01"), "type": "message", "role": "assistant", "model": call.model, "content": [],
+                   "stop_reason": None, "stop_sequence": None,
+                   "usage": {"input_tokens": 8, "output_tokens": 1, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}
+        return [sse({"type": "message_start", "message": message}, "message_start"),
+                sse({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}, "content_block_start"),
+                sse({"type": "ping"}, "ping")]
+
+    def stream_delta(self, call: Call, piece: str, index: int) -> bytes:
+        return sse({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}, "content_block_delta")
+
+    def stream_tail(self, call: Call, tokens: int, finish: str) -> list[bytes]:
+        return [sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
+                sse({"type": "message_delta", "delta": {"stop_reason": "max_tokens" if finish == "length" else "end_turn", "stop_sequence": None},
+                     "usage": {"output_tokens": tokens}}, "message_delta"),
+                sse({"type": "message_stop"}, "message_stop")]
+
+    def stream_error(self, call: Call) -> bytes:
+        return sse({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}, "error")
 
     def success(self, call: Call, text: str) -> Reply:
         return Reply(

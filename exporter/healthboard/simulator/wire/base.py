@@ -61,6 +61,8 @@ class Call:
     prompt: str
     max_tokens: int
     body: dict[str, Any]
+    stream: bool = False  # the client asked for a stream (SSE)
+    sim_id: str = dataclasses.field(default_factory=lambda: secrets.token_hex(16))  # this answer's id, 32 hex digits
 
 
 def random_id(prefix: str, size: int = 24) -> str:
@@ -103,6 +105,30 @@ class SimWire:
     def common_headers(self) -> dict[str, str]:
         return {}
 
+    # -- streaming: each format's documented event sequence, one SSE frame per item --------------
+
+    def stream_head(self, call: Call) -> list[bytes]:
+        """Frames before the first content token (metadata, role, block start)."""
+        raise NotImplementedError
+
+    def stream_delta(self, call: Call, piece: str, index: int) -> bytes:
+        """The frame carrying one content token."""
+        raise NotImplementedError
+
+    def stream_tail(self, call: Call, tokens: int, finish: str) -> list[bytes]:
+        """Frames after the last token: finish reason, usage, end of stream. ``finish``: "length" or "stop"."""
+        raise NotImplementedError
+
+    def stream_error(self, call: Call) -> bytes:
+        """An error reported inside an open stream (the provider failed mid-answer)."""
+        raise NotImplementedError
+
     def headers_for(self, reply: Reply, kind: str) -> dict[str, str]:
         """The reply's headers: the kind's common ones, then the reply's own."""
         return {**self.common_headers(), **reply.headers}
+
+
+def sse(data: Any, event: str | None = None) -> bytes:
+    """One server-sent event: an optional ``event:`` line and a ``data:`` line, then a blank line."""
+    text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    return ((f"event: {event}\n" if event else "") + f"data: {text}\n\n").encode()

@@ -6,7 +6,7 @@ import uuid
 
 from aiohttp import web
 
-from healthboard.simulator.wire.base import Call, Rejected, Reply, SimWire, json_body
+from healthboard.simulator.wire.base import Call, Rejected, Reply, SimWire, json_body, sse
 
 
 def _error(status: int, message: str) -> Reply:
@@ -38,10 +38,31 @@ class CohereSim(SimWire):
         last = body["messages"][-1] if isinstance(body["messages"], list) else {}
         prompt = str(last.get("content", "")) if isinstance(last, dict) else ""
         limit = body.get("max_tokens", 4096)
-        return Call(self.kind, model, "", prompt, int(limit) if isinstance(limit, int) else 4096, body)
+        return Call(self.kind, model, "", prompt, int(limit) if isinstance(limit, int) else 4096, body, stream=body.get("stream") is True)
 
     def common_headers(self) -> dict[str, str]:
         return {"x-trace-id": uuid.uuid4().hex, "num_tokens": "9"}
+
+    # Streaming (v2 chat, stream: true): typed events, each an SSE "event:" + "data:" pair: message-start,
+    # content-start, content-delta per token (delta.message.content.text), content-end, message-end (finish_reason
+    # and usage). Cohere documents no in-stream error event: a failure mid-answer ends with finish_reason ERROR.
+
+    def stream_head(self, call: Call) -> list[bytes]:
+        message = {"role": "assistant", "content": [], "tool_plan": "", "tool_calls": [], "citations": []}
+        return [sse({"id": str(uuid.UUID(hex=call.sim_id)), "type": "message-start", "delta": {"message": message}}, "message-start"),
+                sse({"type": "content-start", "index": 0, "delta": {"message": {"content": {"type": "text", "text": ""}}}}, "content-start")]
+
+    def stream_delta(self, call: Call, piece: str, index: int) -> bytes:
+        return sse({"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": piece}}}}, "content-delta")
+
+    def stream_tail(self, call: Call, tokens: int, finish: str) -> list[bytes]:
+        usage = {"billed_units": {"input_tokens": 1, "output_tokens": tokens}, "tokens": {"input_tokens": 7, "output_tokens": tokens}}
+        return [sse({"type": "content-end", "index": 0}, "content-end"),
+                sse({"type": "message-end", "delta": {"finish_reason": "MAX_TOKENS" if finish == "length" else "COMPLETE", "usage": usage}}, "message-end")]
+
+    def stream_error(self, call: Call) -> bytes:
+        usage = {"billed_units": {"input_tokens": 1, "output_tokens": 0}, "tokens": {"input_tokens": 7, "output_tokens": 0}}
+        return sse({"type": "message-end", "delta": {"finish_reason": "ERROR", "error": "internal server error", "usage": usage}}, "message-end")
 
     def success(self, call: Call, text: str) -> Reply:
         return Reply(

@@ -6,7 +6,7 @@ import re
 
 from aiohttp import web
 
-from healthboard.simulator.wire.base import Call, Rejected, Reply, SimWire, json_body
+from healthboard.simulator.wire.base import Call, Rejected, Reply, SimWire, json_body, sse
 
 STATUS_NAMES = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
 THINKING_ONLY = re.compile(r"^gemini-2\.5-pro")
@@ -60,7 +60,7 @@ class GeminiSim(SimWire):
 
     async def validate(self, request: web.Request, known_models: set[str] | None) -> Call:
         model, _, action = request.match_info["model_action"].partition(":")
-        if action != "generateContent":
+        if action not in ("generateContent", "streamGenerateContent"):
             raise Rejected(Reply(404, b"<!DOCTYPE html><html><title>Error 404 (Not Found)!!1</title></html>", {"content-type": "text/html"}))
         body = await json_body(request)
         if not isinstance(body, dict):
@@ -83,7 +83,33 @@ class GeminiSim(SimWire):
         prompt = str(parts[0].get("text", "")) if parts and isinstance(parts[0], dict) else ""
         limit = _field(generation, "maxOutputTokens") if isinstance(generation, dict) else None
         limit = 8192 if limit is None else limit
-        return Call(self.kind, model, "", prompt, int(limit) if isinstance(limit, int) else 8192, body)
+        return Call(self.kind, model, "", prompt, int(limit) if isinstance(limit, int) else 8192, body,
+                    stream=action == "streamGenerateContent" and request.query.get("alt") == "sse")
+
+    # Streaming (streamGenerateContent?alt=sse): "data: {GenerateContentResponse}" frames, each a candidate with
+    # the next text part; the last carries finishReason and the usage with candidatesTokenCount. There is no end
+    # marker: the stream ends with the response. An error mid-stream is a frame with the error envelope.
+
+    def _frame(self, call: Call, text: str | None, finish: str | None = None, tokens: int = 0) -> dict[str, object]:
+        candidate: dict[str, object] = {"content": {"parts": [{"text": text}] if text is not None else [], "role": "model"}, "index": 0}
+        usage: dict[str, object] = {"promptTokenCount": 1, "totalTokenCount": 1}
+        if finish:
+            candidate["finishReason"] = finish
+            usage = {"promptTokenCount": 1, "candidatesTokenCount": tokens, "totalTokenCount": 1 + tokens}
+        return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": call.model,
+                "responseId": "sim" + call.sim_id[:20]}
+
+    def stream_head(self, call: Call) -> list[bytes]:
+        return []
+
+    def stream_delta(self, call: Call, piece: str, index: int) -> bytes:
+        return sse(self._frame(call, piece))
+
+    def stream_tail(self, call: Call, tokens: int, finish: str) -> list[bytes]:
+        return [sse(self._frame(call, "", "MAX_TOKENS" if finish == "length" else "STOP", tokens))]
+
+    def stream_error(self, call: Call) -> bytes:
+        return sse({"error": {"code": 503, "message": "The model is overloaded. Please try again later.", "status": "UNAVAILABLE"}})
 
     def success(self, call: Call, text: str) -> Reply:
         candidate: dict[str, object] = {"content": {"parts": [{"text": text}] if text else [], "role": "model"}, "finishReason": "MAX_TOKENS", "index": 0}

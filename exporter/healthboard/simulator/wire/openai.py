@@ -8,7 +8,7 @@ import uuid
 
 from aiohttp import web
 
-from healthboard.simulator.wire.base import Call, Rejected, Reply, SimWire, json_body, mask_key, random_id
+from healthboard.simulator.wire.base import Call, Rejected, Reply, SimWire, json_body, mask_key, random_id, sse
 
 REASONING = re.compile(r"^(o\d+(-|$)|gpt-5)")
 
@@ -93,7 +93,10 @@ class OpenAISim(SimWire):
         messages = body.get("messages") or [{}]
         prompt = str(messages[-1].get("content", "")) if isinstance(messages[-1], dict) else ""
         kind = "azure-openai" if deployment is not None else self.kind
-        return Call(kind, str(model), "", prompt, int(limit) if isinstance(limit, int) else 16, body)
+        if body.get("stream_options") is not None and body.get("stream") is not True:
+            raise Rejected(_error(400, "The 'stream_options' parameter is only allowed when 'stream' is enabled.", "invalid_request_error",
+                                  None, "stream_options"))
+        return Call(kind, str(model), "", prompt, int(limit) if isinstance(limit, int) else 16, body, stream=body.get("stream") is True)
 
     def common_headers(self) -> dict[str, str]:
         return {
@@ -111,6 +114,40 @@ class OpenAISim(SimWire):
         request_id = str(uuid.uuid4())
         return {"apim-request-id": request_id, "x-request-id": request_id, "x-ms-region": "Sweden Central",
                 "x-ratelimit-remaining-requests": "99", "x-ratelimit-remaining-tokens": "99990", **reply.headers}
+
+    # Streaming (Chat Completions, stream: true): "data: {chat.completion.chunk}" frames, the first with the role,
+    # one per content token, one with the finish reason; with stream_options.include_usage a last chunk with empty
+    # choices carries usage (every other chunk has "usage": null); then "data: [DONE]". An error mid-stream is a
+    # "data: {"error": {...}}" frame (the SDK raises APIError on it).
+
+    def _chunk(self, call: Call, delta: dict[str, object] | None, finish: str | None = None) -> dict[str, object]:
+        chunk: dict[str, object] = {
+            "id": "chatcmpl-" + call.sim_id[:24], "object": "chat.completion.chunk",
+            "created": int(time.time()), "model": call.model, "system_fingerprint": "fp_sim",
+            "choices": [] if delta is None else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+        if (call.body.get("stream_options") or {}).get("include_usage"):
+            chunk["usage"] = None
+        return chunk
+
+    def stream_head(self, call: Call) -> list[bytes]:
+        return [sse(self._chunk(call, {"role": "assistant", "content": "", "refusal": None}))]
+
+    def stream_delta(self, call: Call, piece: str, index: int) -> bytes:
+        return sse(self._chunk(call, {"content": piece}))
+
+    def stream_tail(self, call: Call, tokens: int, finish: str) -> list[bytes]:
+        frames = [sse(self._chunk(call, {}, finish))]
+        if (call.body.get("stream_options") or {}).get("include_usage"):
+            last = self._chunk(call, None)
+            last["usage"] = {"prompt_tokens": 8, "completion_tokens": tokens, "total_tokens": 8 + tokens,
+                             "completion_tokens_details": {"reasoning_tokens": 0}}
+            frames.append(sse(last))
+        return [*frames, sse("[DONE]")]
+
+    def stream_error(self, call: Call) -> bytes:
+        return sse({"error": {"message": "The server had an error while processing your request. Sorry about that!",
+                              "type": "server_error", "param": None, "code": None}})
 
     def success(self, call: Call, text: str) -> Reply:
         reasoning = bool(REASONING.match(call.model))
