@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from healthboard.config import parse_config
 from healthboard.evidence import Evidence
 from healthboard.metrics import Metrics
-from healthboard.metrics.families import DURATION_BUCKETS, PHASE_BUCKETS
+from healthboard.metrics.families import DURATION_BUCKETS, PHASE_BUCKETS, TTFT_BUCKETS
 from healthboard.record import PHASES, CheckRecord, ErrorType
 from healthboard.plan import Target, build_plan
 
@@ -43,6 +43,8 @@ def records(n: int) -> Iterator[tuple[Target, CheckRecord, int, int]]:
                                  latency_ms=[40.0, 100.0, 250.0, 900.0, 31_000.0][(i + j) % 5] if ok or j % 2 else 31_000.0,
                                  input_tokens=8, output_tokens=1, phases={"connect": 0.001 * j, "ttfb": 0.099, "transfer": 7.0}, cost_usd=1e-6,
                                  ratelimit={"remaining_requests": 99.0 + j}, scheduled=(i + j) % 5 != 0)
+            if i % 3 == 0 and ok:  # a stream check's timings on some targets only: those families are optional
+                record.ttft_ms, record.tokens_per_s, record.max_gap_ms = 80.0 + 400 * j, 40.0 + j, 25.0 + j
             yield target, record, (i + j) % 4, (i + j) % 2
 
 
@@ -82,6 +84,9 @@ def reference_registry(n: int) -> CollectorRegistry:
     run_seconds = Gauge("llm_probe_outage_run_seconds", "", labels, registry=registry)
     run_server = Gauge("llm_probe_outage_run_server_errors", "", labels, registry=registry)
     successes = Gauge("llm_probe_consecutive_successes", "", labels, registry=registry)
+    ttft = Histogram("llm_probe_ttft_seconds", "", labels, buckets=TTFT_BUCKETS, registry=registry)
+    tps = Gauge("llm_probe_output_tokens_per_second", "", labels, registry=registry)
+    gap = Gauge("llm_probe_stream_max_gap_seconds", "", labels, registry=registry)
     evidence: dict[str, Evidence] = {}
     for target, record, consecutive_failures, outage in records(n):
         label_values = target.labels
@@ -126,6 +131,10 @@ def reference_registry(n: int) -> CollectorRegistry:
         tokens.labels(*label_values, "output").inc(record.output_tokens)
         cost.labels(*label_values).inc(record.cost_usd)
         remaining.labels(*label_values, "requests").set(record.ratelimit["remaining_requests"])
+        if record.ttft_ms is not None:
+            ttft.labels(*label_values).observe(record.ttft_ms / 1000)
+            tps.labels(*label_values).set(record.tokens_per_s)
+            gap.labels(*label_values).set(record.max_gap_ms / 1000)
     return registry
 
 

@@ -125,7 +125,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def _check_config(path: str) -> int:
     from healthboard.config import load_config
-    from healthboard.plan import build_plan
+    from healthboard.plan import build_plan, cost_by_check
 
     config = load_config(path)
     plan = build_plan(config, source=path)
@@ -135,6 +135,9 @@ def _check_config(path: str) -> int:
     for skipped in plan.skipped:
         print(f"  provider {skipped.provider}: would be skipped: {skipped.reason}")
     print(f"  estimated probe cost: ${plan.monthly_cost_usd:.2f}/month, adaptive re-checks included" + (f" (intervals stretched {plan.budget_factor:.2f}x by the budget)" if plan.budget_factor > 1 else ""))
+    by_check = cost_by_check(plan)
+    if len(by_check) > 1:
+        print("    by check: " + ", ".join(f"{check} ${cost:.2f}" for check, cost in sorted(by_check.items())))
     if config.sink is not None:
         print(f"  sink: {'would fail: ' + plan.sink_problem.problems[0][1] if plan.sink_problem else 'DSN resolves'}; spool {config.sink.spool_dir}")
     for page in plan.status_pages:

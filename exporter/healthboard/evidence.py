@@ -7,7 +7,8 @@ benchmark (bench/alertsim) share one definition and cannot drift apart.
 
 Error classes, by what a failure says about the provider:
 
-- *server*: the provider answered and said it is broken (5xx other than overloaded, a malformed reply).
+- *server*: the provider answered and said it is broken (5xx other than overloaded, a malformed reply, a stream
+  that broke off).
 - *transient*: overloaded (Anthropic's 529, "model overloaded" 503s), or the network path (connect, DNS,
   TLS). Providers document these as short-lived and their SDKs retry them; they come in bursts of
   tens of seconds several times a day, so a run of them must last longer before it means an outage.
@@ -27,7 +28,7 @@ from healthboard.record import ErrorType
 #: window (the alert rules end an outage on the last minute's evidence instead: docs/ALERTING.md).
 RECOVERED_SUCCESSES = 6
 
-SERVER_TYPES = frozenset({ErrorType.SERVER_ERROR, ErrorType.INVALID_RESPONSE, ErrorType.OTHER})
+SERVER_TYPES = frozenset({ErrorType.SERVER_ERROR, ErrorType.INVALID_RESPONSE, ErrorType.STREAM_INTERRUPTED, ErrorType.OTHER})
 TRANSIENT_TYPES = frozenset({ErrorType.OVERLOADED, ErrorType.CONNECT, ErrorType.DNS, ErrorType.TLS})
 
 #: A run of server errors counts at most this many failures as evidence: a run is one event, and a burst
@@ -157,6 +158,13 @@ class Suspicion:
         if suspicion.window <= 0:
             suspicion.window = min(4 * interval, DEFAULT_WINDOW_MAX)
         return suspicion
+
+    def for_check(self, check: str) -> "Suspicion":
+        """These settings for a check kind: adaptive re-checks gather availability evidence, which the ``chat``
+        checks give; the other kinds (``stream``) measure at their own pace and are never re-checked."""
+        if check == "chat":
+            return self
+        return Suspicion(self.window, 0.0, 0.0)
 
     def same_settings(self, other: "Suspicion") -> bool:
         return (self.window, self.recheck, self.fast) == (other.window, other.recheck, other.fast)

@@ -148,14 +148,24 @@ def suspicion_of(config: Config) -> Suspicion:
     return Suspicion(window=config.suspicion_window or 0.0, recheck=config.recheck_interval, fast=fast)
 
 
+def target_monthly_cost(target: Target, suspicion: Suspicion) -> float:
+    """One target's scheduled probes at its interval, each spending its whole output cap (a one-token chat
+    probe: one token; a stream: its max_tokens), times the re-checks adaptive sampling adds at its assumed share
+    of suspicious outcomes."""
+    per_probe = cost_usd(target.price, ASSUMED_INPUT_TOKENS, max(ASSUMED_OUTPUT_TOKENS, target.max_tokens))
+    return per_probe * probes_per_month(target.interval) * extra_probe_factor(target.interval, suspicion.for_check(target.check))
+
+
 def monthly_cost(targets: list[Target], suspicion: Suspicion) -> float:
-    """Scheduled probes at the effective intervals, times the re-checks adaptive sampling adds at its assumed
-    share of suspicious outcomes."""
-    total = 0.0
-    for t in targets:
-        per_probe = cost_usd(t.price, ASSUMED_INPUT_TOKENS, ASSUMED_OUTPUT_TOKENS)
-        total += per_probe * probes_per_month(t.interval) * extra_probe_factor(t.interval, suspicion)
-    return total
+    return sum(target_monthly_cost(t, suspicion) for t in targets)
+
+
+def cost_by_check(plan: "Plan") -> dict[str, float]:
+    """The monthly estimate split by check kind (``check-config`` shows it)."""
+    out: dict[str, float] = {}
+    for target in plan.targets:
+        out[target.check] = out.get(target.check, 0.0) + target_monthly_cost(target, plan.suspicion)
+    return out
 
 
 def resolve_dsn(config: SinkConfig, environ: Mapping[str, str], source: str) -> Secret:

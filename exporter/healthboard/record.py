@@ -26,6 +26,7 @@ class ErrorType(str, enum.Enum):
     NOT_FOUND = "not_found"
     BAD_REQUEST = "bad_request"
     INVALID_RESPONSE = "invalid_response"
+    STREAM_INTERRUPTED = "stream_interrupted"  # a stream cut off, or ended without its end event, finish reason or usage
     OTHER = "other"
 
     def __str__(self) -> str:  # so f-strings and labels read "5xx", not "ErrorType.SERVER_ERROR"
@@ -41,6 +42,11 @@ BACKOFF_TYPES = frozenset({ErrorType.RATE_LIMIT, ErrorType.QUOTA})
 OUTAGE_TYPES = frozenset(ErrorType) - MISCONFIGURATION_TYPES - {ErrorType.RATE_LIMIT}
 
 PHASES = ("dns", "connect", "tls", "ttfb", "transfer")
+
+#: The kinds of check a model can run (``check:`` in the config). ``chat``: one non-streaming call with a tiny
+#: output cap (is it up?). ``stream``: a streamed call that measures time to first token, output speed and
+#: the longest gap between chunks (what an application feels).
+CHECKS = ("chat", "stream")
 
 
 @dataclasses.dataclass(slots=True)
@@ -65,6 +71,9 @@ class CheckRecord:
     cost_usd: float = 0.0
     retry_after: float | None = None  # seconds, from a Retry-After header
     ratelimit: dict[str, float] = dataclasses.field(default_factory=dict)  # e.g. remaining_requests
+    ttft_ms: float | None = None  # stream checks: request start to the first content token
+    tokens_per_s: float | None = None  # stream checks: output tokens per second after the first token
+    max_gap_ms: float | None = None  # stream checks: the longest wait between two events after the first token
     id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
@@ -93,4 +102,10 @@ class CheckRecord:
             "phases_ms": {k: round(v * 1000, 3) for k, v in self.phases.items()},
             "scheduled": self.scheduled,
             "cost_usd": self.cost_usd,
+            **({"ttft_ms": _round(self.ttft_ms), "tokens_per_s": _round(self.tokens_per_s), "max_gap_ms": _round(self.max_gap_ms)}
+               if self.check == "stream" else {}),
         }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)

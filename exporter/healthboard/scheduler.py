@@ -148,7 +148,7 @@ class Scheduler:
                     self._start(target_id)
 
     def _suspicion_for(self, target: Target) -> Suspicion:
-        return self.suspicion.for_interval(target.interval)
+        return self.suspicion.for_check(target.check).for_interval(target.interval)
 
     def start(self) -> None:
         if not self._tasks:

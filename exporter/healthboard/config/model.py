@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from healthboard.durations import Duration
 from healthboard.prober import WIRE_FORMATS, WireFormat
+from healthboard.record import CHECKS
 from healthboard.status import STATUS_FORMATS
 
 
@@ -27,7 +28,7 @@ class ModelConfig(Strict):
     """The keys every model entry has; each wire format adds its own (``WireFormat.model_options``)."""
 
     name: str = Field(min_length=1)
-    check: str = Field(default="chat", pattern=r"^[a-z][a-z0-9_]*$")
+    check: Literal[CHECKS] = "chat"  # type: ignore[valid-type]  # what kind of call: healthboard/record.py CHECKS
     interval: Duration | None = None
     timeout: Duration | None = None
     max_tokens: int | None = Field(default=None, ge=1)
@@ -86,14 +87,21 @@ class ProviderConfig(Strict):
         return {name: getattr(self, name) for name in type(self).model_fields if name not in ProviderConfig.model_fields}
 
 
+#: Settings a check kind brings unless its model entry sets them: a stream needs room for a few tokens to time
+#: them, and runs every 5 minutes (as llmstatus's streaming checks do), not at the availability interval.
+CHECK_DEFAULTS: dict[str, dict[str, Any]] = {"chat": {}, "stream": {"interval": 300.0, "max_tokens": 16}}
+
+
 def inherited(config: "Config", provider: ProviderConfig, model: ModelConfig, name: str) -> Any:
-    """A setting a model inherits: its own, else its provider's, else the top level's (interval, timeout,
-    max_tokens, prompt). The one place inheritance is written."""
-    for level in (model, provider):
-        value = getattr(level, name)
-        if value is not None:
-            return value
-    return getattr(config, name)
+    """A setting a model inherits: its own, else its check kind's default (CHECK_DEFAULTS), else its provider's,
+    else the top level's (interval, timeout, max_tokens, prompt). The one place inheritance is written."""
+    value = getattr(model, name)
+    if value is not None:
+        return value
+    if name in CHECK_DEFAULTS[model.check]:
+        return CHECK_DEFAULTS[model.check][name]
+    value = getattr(provider, name)
+    return value if value is not None else getattr(config, name)
 
 
 def model_options(model: ModelConfig) -> dict[str, Any]:

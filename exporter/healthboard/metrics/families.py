@@ -12,6 +12,8 @@ SOURCE = " Values come from scheduled synthetic probes."
 #: Successful probe latency: 50 ms … 30 s.
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0)
 PHASE_BUCKETS = (0.005, 0.025, 0.1, 0.25, 1.0, 5.0)  # few: 5 phases x every target adds up on /metrics
+#: Time to first token of stream checks: 100 ms … 20 s.
+TTFT_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0)
 RATELIMIT_RESOURCES = ("requests", "tokens", "input_tokens", "output_tokens")
 
 ERROR_TYPES = tuple(e.value for e in ErrorType)
@@ -62,4 +64,10 @@ TARGET_FAMILIES = (
            "resource", RATELIMIT_RESOURCES, optional=True),
     Family("llm_probe_ratelimit_limit", GAUGE, "Rate limit the provider advertised on the last reply." + SOURCE,
            "resource", RATELIMIT_RESOURCES, optional=True),
+    Family("llm_probe_ttft_seconds", HISTOGRAM, "Stream checks: time from the request to the first content token." + SOURCE,
+           buckets=TTFT_BUCKETS, optional=True),
+    Family("llm_probe_output_tokens_per_second", GAUGE, "Stream checks: output tokens per second after the first token, last probe." + SOURCE,
+           optional=True),
+    Family("llm_probe_stream_max_gap_seconds", GAUGE, "Stream checks: the longest wait between two events after the first token, last probe." + SOURCE,
+           optional=True),
 )

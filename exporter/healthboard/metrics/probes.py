@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 
 from healthboard.events import Event, Probed, TargetAdded, TargetPaused, TargetRemoved
-from healthboard.metrics.families import DURATION_BUCKETS, LABELS, PHASE_BUCKETS, RATELIMIT_RESOURCES, TARGET_FAMILIES
+from healthboard.metrics.families import DURATION_BUCKETS, LABELS, PHASE_BUCKETS, RATELIMIT_RESOURCES, TARGET_FAMILIES, TTFT_BUCKETS
 from healthboard.metrics.store import TargetSeries
 from healthboard.evidence import Progress
 from healthboard.record import PHASES, CheckRecord, ErrorType
@@ -44,6 +44,8 @@ class ProbeMetrics:
         self._interval, self._paused = at["llm_probe_interval_seconds"], at["llm_probe_paused"]
         self._tokens, self._cost = at["llm_probe_tokens"], at["llm_probe_cost_usd"]
         self._remaining, self._limit = at["llm_probe_ratelimit_remaining"], at["llm_probe_ratelimit_limit"]
+        self._ttft, self._tps, self._gap = at["llm_probe_ttft_seconds"], at["llm_probe_output_tokens_per_second"], at["llm_probe_stream_max_gap_seconds"]
+        self._ttft_width = self.series.family("llm_probe_ttft_seconds").stride
         self._error_index = {e: i for i, e in enumerate(ErrorType)}
         self._other = self._error_index[ErrorType.OTHER]
         self._phase_index = {p: i for i, p in enumerate(PHASES)}
@@ -118,6 +120,15 @@ class ProbeMetrics:
             v[self._tokens + 1] += record.output_tokens
         if record.cost_usd:
             v[self._cost] += record.cost_usd
+        if record.ttft_ms is not None:
+            if v[self._ttft] != v[self._ttft]:  # first observation of an optional histogram: from NaN to zeros
+                for i in range(self._ttft, self._ttft + self._ttft_width):
+                    v[i] = 0.0
+            _observe(v, self._ttft, TTFT_BUCKETS, record.ttft_ms / 1000)
+        if record.tokens_per_s is not None:
+            v[self._tps] = record.tokens_per_s
+        if record.max_gap_ms is not None:
+            v[self._gap] = record.max_gap_ms / 1000
         for key, value in record.ratelimit.items():
             which, _, resource = key.partition("_")
             index = self._resource_index.get(resource)

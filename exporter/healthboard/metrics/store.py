@@ -163,8 +163,9 @@ class TargetSeries:
         values = slot.values[start : start + family.width]
         if not family.optional:
             return self._templates[number].format(slot.labels, *values)
-        return "".join(
-            template.format(slot.labels, *values) for template, value in zip(self._child_templates[number], values) if value == value
+        return "".join(  # NaN (value != value): an optional child (or histogram) not set yet
+            template.format(slot.labels, *values) for position, template in enumerate(self._child_templates[number])
+            if values[position * family.stride] == values[position * family.stride]
         )
 
     def render_chunks(self, budget: float = PIECE_BUDGET) -> Iterator[str]:
@@ -209,9 +210,11 @@ class TargetSeries:
                 for position, value in enumerate(family.children):
                     own = [value] if family.label else []
                     base = start + position * family.stride
+                    if slot.values[base] != slot.values[base]:  # NaN: an optional child not set yet
+                        continue
                     if family.kind == HISTOGRAM:
                         cumulative = slot.values[base : base + len(bounds)]
                         out.add_metric([*slot.label_values, *own], list(zip(bounds, cumulative)), slot.values[base + len(bounds)])
-                    elif slot.values[base] == slot.values[base]:  # NaN: an optional child not set yet
+                    else:
                         out.add_metric([*slot.label_values, *own], slot.values[base])
             yield out

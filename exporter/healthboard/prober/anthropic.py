@@ -9,10 +9,11 @@ quota. The ``request-id`` header is the request id (the body's ``request_id`` wh
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, TYPE_CHECKING
 
-from healthboard.prober.base import Request, Verdict, WireFormat, as_int, json_request
+from healthboard.prober.base import Request, StreamPart, Verdict, WireFormat, as_int, json_request
 from healthboard.record import ErrorType
 
 if TYPE_CHECKING:
@@ -43,6 +44,37 @@ class AnthropicWire(WireFormat):
             "messages": [{"role": "user", "content": target.prompt}],
         }
         return json_request(f"{target.base_url}/v1/messages", headers, payload)
+
+    def build_stream_request(self, target: Target) -> Request:
+        request = self.build_request(target)
+        request.body = json.dumps({**json.loads(request.body), "stream": True}, separators=(",", ":")).encode()
+        request.headers["Accept"] = "text/event-stream"
+        return request
+
+    def read_event(self, event: str, data: str) -> StreamPart:
+        """Named events: message_start (id, input usage), content_block_delta (text_delta), message_delta
+        (stop_reason, output usage), message_stop (the end), ping; ``error`` carries the error envelope (the
+        type says what failed: overloaded_error mid-stream is an overload, not a broken stream)."""
+        payload = json.loads(data)
+        if not isinstance(payload, dict):
+            raise ValueError("a stream event is not a JSON object")
+        kind = str(payload.get("type") or event)
+        if kind == "error":
+            error = payload.get("error") if isinstance(payload.get("error"), dict) else {}
+            return StreamPart(error=(self.error_type(500, payload, {}), str(error.get("message") or "error event")))
+        if kind == "message_start":
+            message = payload.get("message") if isinstance(payload.get("message"), dict) else {}
+            usage = message.get("usage") if isinstance(message.get("usage"), dict) else {}
+            return StreamPart(input_tokens=as_int(usage.get("input_tokens")),
+                              request_id=message.get("id") if isinstance(message.get("id"), str) else None)
+        if kind == "content_block_delta":
+            delta = payload.get("delta") if isinstance(payload.get("delta"), dict) else {}
+            return StreamPart(text=str(delta.get("text") or "") if delta.get("type") == "text_delta" else "")
+        if kind == "message_delta":
+            delta = payload.get("delta") if isinstance(payload.get("delta"), dict) else {}
+            usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else {}
+            return StreamPart(finish=delta.get("stop_reason") or None, output_tokens=as_int(usage.get("output_tokens")))
+        return StreamPart(end=kind == "message_stop")
 
     def judge_success(self, data: dict[str, Any]) -> Verdict:
         if data.get("type") != "message" or not isinstance(data.get("content"), list):

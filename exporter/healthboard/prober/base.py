@@ -47,6 +47,19 @@ class Verdict:
     retry_after: float | None = None  # seconds the body asks us to wait (Gemini's RetryInfo); headers win
 
 
+@dataclasses.dataclass(slots=True)
+class StreamPart:
+    """What one event of a streamed reply says (``WireFormat.read_event``)."""
+
+    text: str = ""  # content text it carries ("" for role, metadata and keep-alive events)
+    end: bool = False  # the format's own end of the stream
+    finish: str | None = None  # the finish (stop) reason, when this event carries it
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    error: tuple[ErrorType, str] | None = None  # an error reported inside the stream
+    request_id: str | None = None
+
+
 #: Phrases of billing exhaustion any upstream may relay inside another error's message (LiteLLM turns an
 #: OpenAI ``insufficient_quota`` into ``{"type": "throttling_error", "code": "429"}`` and keeps only the
 #: message). Error *codes* only, and phrasings no rate limit uses: "exceeded your current quota" is not here,
@@ -151,6 +164,15 @@ class WireFormat:
     ratelimit_headers: Mapping[str, tuple[str, str]] = {}
 
     def build_request(self, target: Target) -> Request:
+        raise NotImplementedError
+
+    def build_stream_request(self, target: Target) -> Request:
+        """The same call, streamed (``check: stream``), asking for usage in the stream where the API needs asking."""
+        raise NotImplementedError
+
+    def read_event(self, event: str, data: str) -> StreamPart:
+        """One server-sent event of a streamed reply: ``event`` is its ``event:`` field ("" when absent), ``data``
+        its data. Raises ValueError on an event that can't be read (malformed JSON, wrong shape)."""
         raise NotImplementedError
 
     def judge(self, reply: Reply) -> Verdict:

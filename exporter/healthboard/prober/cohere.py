@@ -6,10 +6,11 @@ Errors are ``{"id": "...", "message": "..."}``; 402 is payment/billing (quota); 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, TYPE_CHECKING
 
-from healthboard.prober.base import Request, Verdict, WireFormat, as_int, json_request
+from healthboard.prober.base import Request, StreamPart, Verdict, WireFormat, as_int, json_request
 from healthboard.record import ErrorType
 
 if TYPE_CHECKING:
@@ -28,6 +29,36 @@ class CohereWire(WireFormat):
             "stream": False,
         }
         return json_request(f"{target.base_url}/v2/chat", headers, payload)
+
+    def build_stream_request(self, target: Target) -> Request:
+        request = self.build_request(target)
+        request.body = json.dumps({**json.loads(request.body), "stream": True}, separators=(",", ":")).encode()
+        request.headers["Accept"] = "text/event-stream"
+        return request
+
+    def read_event(self, event: str, data: str) -> StreamPart:
+        """Typed events: message-start (id), content-delta (delta.message.content.text), message-end (finish_reason,
+        usage: the end). Cohere reports a failure mid-answer as message-end with finish_reason ERROR."""
+        payload = json.loads(data)
+        if not isinstance(payload, dict):
+            raise ValueError("a stream event is not a JSON object")
+        kind = str(payload.get("type") or event)
+        delta = payload.get("delta") if isinstance(payload.get("delta"), dict) else {}
+        if kind == "message-start":
+            return StreamPart(request_id=payload.get("id") if isinstance(payload.get("id"), str) else None)
+        if kind == "content-delta":
+            message = delta.get("message") if isinstance(delta.get("message"), dict) else {}
+            content = message.get("content") if isinstance(message.get("content"), dict) else {}
+            return StreamPart(text=str(content.get("text") or ""))
+        if kind == "message-end":
+            usage = delta.get("usage") if isinstance(delta.get("usage"), dict) else {}
+            tokens = usage.get("tokens") if isinstance(usage.get("tokens"), dict) else usage.get("billed_units")
+            tokens = tokens if isinstance(tokens, dict) else {}
+            finish = delta.get("finish_reason") or None
+            error = (ErrorType.SERVER_ERROR, f"the stream ended with finish_reason ERROR: {delta.get('error') or 'no detail'}") if finish == "ERROR" else None
+            return StreamPart(end=True, finish=finish, error=error, input_tokens=as_int(tokens.get("input_tokens")),
+                              output_tokens=as_int(tokens.get("output_tokens")))
+        return StreamPart()
 
     def judge_success(self, data: dict[str, Any]) -> Verdict:
         message = data.get("message")

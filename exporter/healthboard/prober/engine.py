@@ -19,15 +19,17 @@ import os
 import socket
 import ssl
 import time
+from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
+import sseclient
 from aiohttp.client_proto import ResponseHandler
 
 from healthboard.pricing import cost_usd
 from healthboard.prober import WIRE_FORMATS
-from healthboard.prober.base import Reply, request_id_from, retry_after_seconds, short
+from healthboard.prober.base import Reply, Verdict, WireFormat, request_id_from, retry_after_seconds, short
 from healthboard.record import CheckRecord, ErrorType
 from healthboard.plan import Target
 
@@ -48,6 +50,7 @@ class Stamps:
     first_byte: float | None = None  # protocol level: when the loop handed over the reply's first bytes
     last_byte: float | None = None  # … and its latest bytes
     https: bool = False
+    arrivals: list[tuple[float, int]] | None = None  # stream checks: (when, body bytes so far) at each arrival
 
     def finished(self) -> float:
         """When the reply was complete: its last bytes as the protocol got them, not when the probe's task
@@ -125,12 +128,18 @@ class _StampingHandler(ResponseHandler):
 
     def data_received(self, data: bytes) -> None:
         stamps = self.stamps
+        now = 0.0
         if stamps is not None and data:
             now = clock()
             if stamps.first_byte is None:
                 stamps.first_byte = now
             stamps.last_byte = now
         super().data_received(data)
+        if stamps is not None and stamps.arrivals is not None and self._payload is not None:
+            # the parser has fed this read's body bytes to the payload: when each part of the body arrived
+            total = self._payload.total_bytes
+            if total and (not stamps.arrivals or total > stamps.arrivals[-1][1]):
+                stamps.arrivals.append((now, total))
 
 
 class _StampingConnector(aiohttp.TCPConnector):
@@ -216,8 +225,9 @@ class ProbeEngine:
     async def probe(self, target: Target, scheduled: bool = True) -> CheckRecord:
         """Run one probe. Never raises (except cancellation): every outcome is a record."""
         wire = WIRE_FORMATS[target.kind]
-        request = wire.build_request(target)
-        stamps = Stamps(https=request.url.startswith("https:"))
+        streamed = target.check == "stream"
+        request = wire.build_stream_request(target) if streamed else wire.build_request(target)
+        stamps = Stamps(https=request.url.startswith("https:"), arrivals=[] if streamed else None)
         wall = time.time()
         status: int | None = None
         headers: Any = {}
@@ -238,7 +248,7 @@ class ProbeEngine:
                     stamps.headers = clock()
                     _watch(response, stamps)
                     status, headers = response.status, response.headers
-                    body, error = await self._read_body(response)
+                    body, error = await self._read_body(response, streamed)
                     stamps.end = clock()
         except Exception as exc:  # noqa: BLE001 - every outcome is a record; EXCEPTIONS says which
             error = classify_exception(exc, target, stamps)
@@ -262,12 +272,15 @@ class ProbeEngine:
             record.ratelimit = wire.ratelimit(headers)
             if status == 429 or status == 503:
                 record.retry_after = retry_after_seconds(headers)
-        if error is not None:
+        if streamed and status is not None and 200 <= status <= 299 and (error is None or error[0] is ErrorType.STREAM_INTERRUPTED):
+            verdict = read_stream(wire, body, headers, stamps, record, cut=error)
+        elif error is not None:
             record.error_type, record.error_message = error[0], short(error[1])
             if status is not None:
                 record.request_id = request_id_from(headers)
             return record
-        verdict = wire.judge(Reply(status or 0, headers, body))
+        else:
+            verdict = wire.judge(Reply(status or 0, headers, body))
         record.ok = verdict.ok
         record.error_type = verdict.error_type
         # judge() passes what the upstream says through short(), which scrubs every registered secret (extra
@@ -281,17 +294,23 @@ class ProbeEngine:
         record.cost_usd = cost_usd(target.price, verdict.input_tokens, verdict.output_tokens)
         return record
 
-    async def _read_body(self, response: aiohttp.ClientResponse) -> tuple[bytes, tuple[ErrorType, str] | None]:
+    async def _read_body(self, response: aiohttp.ClientResponse, streamed: bool = False) -> tuple[bytes, tuple[ErrorType, str] | None]:
+        """The body under the cap. A stream whose connection breaks keeps what arrived (its events are read)."""
         cap = self.max_body_bytes
         if response.content_length is not None and response.content_length > cap:
             return b"", (ErrorType.INVALID_RESPONSE, f"body of {response.content_length} bytes is over the {cap}-byte cap")
         chunks: list[bytes] = []
         size = 0
-        async for chunk in response.content.iter_any():
-            size += len(chunk)
-            if size > cap:
-                return b"", (ErrorType.INVALID_RESPONSE, f"body is over the {cap}-byte cap")
-            chunks.append(chunk)
+        try:
+            async for chunk in response.content.iter_any():
+                size += len(chunk)
+                if size > cap:
+                    return b"", (ErrorType.INVALID_RESPONSE, f"body is over the {cap}-byte cap")
+                chunks.append(chunk)
+        except aiohttp.ClientPayloadError as exc:
+            if not streamed or not 200 <= response.status <= 299:
+                raise
+            return b"".join(chunks), (ErrorType.STREAM_INTERRUPTED, f"the stream was cut off after {size} bytes: {_reason(exc)}")
         return b"".join(chunks), None
 
 
@@ -310,6 +329,91 @@ EXCEPTIONS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], E
     (OSError, ErrorType.CONNECT, lambda exc, *_: f"connection failed: {exc.strerror or exc}"),
     (aiohttp.ClientError, ErrorType.OTHER, lambda exc, *_: f"{type(exc).__name__}: {exc}"),
 )
+
+
+def timed_chunks(body: bytes, arrivals: list[tuple[float, int]], last: float) -> Iterator[tuple[float, bytes]]:
+    """The body in the pieces it arrived in, each with its arrival time (``arrivals``: when, bytes so far)."""
+    done = 0
+    for when, total in arrivals:
+        if total > done:
+            yield when, body[done:total]
+            done = total
+    if done < len(body):
+        yield last, body[done:]
+
+
+def read_stream(wire: WireFormat, body: bytes, headers: Any, stamps: Stamps, record: CheckRecord,
+                cut: tuple[ErrorType, str] | None = None) -> Verdict:
+    """Judge a streamed reply and time it. The body is read back in the pieces it arrived in, through an SSE
+    parser (sseclient-py), so each event has the time its last byte came: time to the first content token
+    (role-only, empty and keep-alive events don't count), output tokens per second after it, the longest gap
+    between events after it. The stream must end the format's way, with a finish reason and usage; an error
+    event inside it is that error; a cut-off or unreadable one is ``stream_interrupted``/``invalid_response``."""
+    content_type = str(headers.get("Content-Type", "")).lower()
+    if not content_type.startswith("text/event-stream"):
+        return Verdict(False, ErrorType.INVALID_RESPONSE, f"a streamed call answered {content_type or 'no content type'}, not text/event-stream")
+    now = [stamps.start]
+
+    def source() -> Iterator[bytes]:
+        for when, chunk in timed_chunks(body, stamps.arrivals or [], stamps.finished()):
+            now[0] = when
+            yield chunk
+
+    first: float | None = None
+    content_times: list[float] = []
+    event_times: list[float] = []
+    contents = 0
+    finish = input_tokens = output_tokens = request_id = None
+    ended = False
+    verdict: Verdict | None = None
+    try:
+        for event in sseclient.SSEClient(source()).events():
+            data = event.data.removesuffix("\n") if event.data else ""
+            if not data:
+                continue
+            part = wire.read_event(event.event if event.event != "message" else "", data)
+            event_times.append(now[0])
+            request_id = request_id or part.request_id
+            if part.text:
+                contents += 1
+                content_times.append(now[0])
+                first = first if first is not None else now[0]
+            finish = part.finish or finish
+            input_tokens = part.input_tokens if part.input_tokens is not None else input_tokens
+            output_tokens = part.output_tokens if part.output_tokens is not None else output_tokens
+            if part.error is not None:
+                verdict = Verdict(False, part.error[0], f"error event in the stream: {part.error[1]}")
+                break
+            if part.end:
+                ended = True
+                break
+    except (ValueError, UnicodeDecodeError) as exc:  # json.JSONDecodeError is a ValueError
+        verdict = Verdict(False, ErrorType.INVALID_RESPONSE, f"malformed stream event: {exc}")
+    if first is not None:
+        record.ttft_ms = (first - stamps.start) * 1000
+        after = [t for t in event_times if t >= first]
+        if len(after) > 1:
+            record.max_gap_ms = max(b - a for a, b in zip(after, after[1:])) * 1000
+        tokens = output_tokens if output_tokens else contents
+        span = content_times[-1] - first
+        if tokens and tokens > 1 and span > 0:
+            record.tokens_per_s = (tokens - 1) / span
+    if verdict is None:
+        if cut is not None:
+            verdict = Verdict(False, cut[0], cut[1])
+        elif not ended:
+            verdict = Verdict(False, ErrorType.STREAM_INTERRUPTED, "the stream ended without its end event")
+        elif finish is None:
+            verdict = Verdict(False, ErrorType.STREAM_INTERRUPTED, "the stream ended without a finish reason")
+        elif output_tokens is None:
+            verdict = Verdict(False, ErrorType.STREAM_INTERRUPTED, "the stream ended without usage")
+        else:
+            verdict = Verdict(True)
+    verdict.input_tokens, verdict.output_tokens = input_tokens, output_tokens if output_tokens is not None else (contents or None)
+    if verdict.message:
+        verdict.message = short(verdict.message)
+    verdict.request_id = request_id_from(headers) or (short(request_id)[:128] if request_id else None)
+    return verdict
 
 
 def classify_exception(exc: Exception, target: Target, stamps: Stamps) -> tuple[ErrorType, str]:

@@ -10,6 +10,7 @@ RESOURCE_EXHAUSTED "prepayment credits are depleted" (a 429 in its older form). 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any, TYPE_CHECKING
@@ -18,7 +19,7 @@ from urllib.parse import quote
 from pydantic import Field
 
 from healthboard.options import Options
-from healthboard.prober.base import Request, Verdict, WireFormat, as_int, json_request, relayed_quota
+from healthboard.prober.base import Request, StreamPart, Verdict, WireFormat, as_int, json_request, relayed_quota
 from healthboard.record import ErrorType
 
 if TYPE_CHECKING:
@@ -42,6 +43,38 @@ class GeminiModelOptions(Options):
 class GeminiWire(WireFormat):
     kind = "gemini"
     model_options = GeminiModelOptions
+
+    def build_stream_request(self, target: Target) -> Request:
+        request = self.build_request(target)
+        request.url = request.url.removesuffix(":generateContent") + ":streamGenerateContent?alt=sse"
+        request.headers["Accept"] = "text/event-stream"
+        return request
+
+    def read_event(self, event: str, data: str) -> StreamPart:
+        """``data: {GenerateContentResponse}`` frames (``?alt=sse``), each with the next text parts; the last has
+        the finishReason and the usage (candidatesTokenCount). No end marker: the frame with a finishReason is
+        the end. An error mid-stream is a frame with the error envelope."""
+        payload = json.loads(data)
+        if not isinstance(payload, dict):
+            raise ValueError("a stream frame is not a JSON object")
+        if isinstance(payload.get("error"), dict):
+            error = payload["error"]
+            status = error.get("code") if isinstance(error.get("code"), int) else 500
+            return StreamPart(error=(self.error_type(status, payload, {}), str(error.get("message") or "error frame")))
+        part = StreamPart(request_id=payload.get("responseId") if isinstance(payload.get("responseId"), str) else None)
+        candidates = payload.get("candidates")
+        if isinstance(candidates, list) and candidates and isinstance(candidates[0], dict):
+            content = candidates[0].get("content") if isinstance(candidates[0].get("content"), dict) else {}
+            parts = content.get("parts") if isinstance(content.get("parts"), list) else []
+            part.text = "".join(str(p.get("text") or "") for p in parts if isinstance(p, dict) and not p.get("thought"))
+            part.finish = candidates[0].get("finishReason") or None
+            part.end = part.finish is not None
+        usage = payload.get("usageMetadata")
+        if isinstance(usage, dict):
+            part.input_tokens = as_int(usage.get("promptTokenCount"))
+            output = as_int(usage.get("candidatesTokenCount"))
+            part.output_tokens = None if output is None else output + (as_int(usage.get("thoughtsTokenCount")) or 0)
+        return part
 
     def build_request(self, target: Target) -> Request:
         generation: dict[str, Any] = {"maxOutputTokens": target.max_tokens}

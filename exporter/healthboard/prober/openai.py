@@ -9,6 +9,7 @@ turns ``insufficient_quota`` into a 429 ``throttling_error``).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
@@ -17,7 +18,7 @@ from urllib.parse import quote
 from pydantic import Field, field_validator
 
 from healthboard.options import Options
-from healthboard.prober.base import Request, Verdict, WireFormat, as_int, json_request, relayed_quota
+from healthboard.prober.base import Request, StreamPart, Verdict, WireFormat, as_int, json_request, relayed_quota
 from healthboard.record import ErrorType
 
 if TYPE_CHECKING:
@@ -72,6 +73,35 @@ class OpenAIWire(WireFormat):
     def build_request(self, target: Target) -> Request:
         headers = {"Authorization": f"Bearer {target.api_key.reveal()}", **target.headers}
         return json_request(f"{target.base_url}/chat/completions", headers, self.payload(target))
+
+    def build_stream_request(self, target: Target) -> Request:
+        request = self.build_request(target)  # Azure's too: its URL and headers, no model in the body
+        payload = {**json.loads(request.body), "stream": True, "stream_options": {"include_usage": True}}
+        request.body = json.dumps(payload, separators=(",", ":")).encode()
+        request.headers["Accept"] = "text/event-stream"
+        return request
+
+    def read_event(self, event: str, data: str) -> StreamPart:
+        """``data: {chat.completion.chunk}`` frames, then ``data: [DONE]``; with ``include_usage`` the last chunk
+        has empty choices and the usage. An error mid-stream is ``data: {"error": {...}}``."""
+        if data.strip() == "[DONE]":
+            return StreamPart(end=True)
+        chunk = json.loads(data)
+        if not isinstance(chunk, dict):
+            raise ValueError("a stream chunk is not a JSON object")
+        if chunk.get("error"):
+            error = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
+            return StreamPart(error=(self.error_type(500, {"error": error}, {}), str(error.get("message") or "error event")))
+        part = StreamPart(request_id=chunk.get("id") if isinstance(chunk.get("id"), str) else None)
+        choices = chunk.get("choices")
+        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+            delta = choices[0].get("delta") if isinstance(choices[0].get("delta"), dict) else {}
+            part.text = delta.get("content") or "" if isinstance(delta.get("content") or "", str) else ""
+            part.finish = choices[0].get("finish_reason") or None
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            part.input_tokens, part.output_tokens = as_int(usage.get("prompt_tokens")), as_int(usage.get("completion_tokens"))
+        return part
 
     def judge_success(self, data: dict[str, Any]) -> Verdict:
         choices = data.get("choices")

@@ -1,0 +1,96 @@
+"""Stream checks (``check: stream``) over real sockets against the simulator's streams: time to first token,
+output speed and gaps measured from when each event arrived, each format's integrity rules, and the stream
+faults classified as what they are."""
+
+from __future__ import annotations
+
+import pytest
+
+from healthboard.config import parse_config
+from healthboard.metrics import Metrics
+from healthboard.plan import build_plan
+from healthboard.prober.engine import ProbeEngine
+
+from conftest import KIND_EXAMPLES, Sim
+
+PACED = "latency: 5ms\nstream: {tokens: 16, first_token: 150ms, chunk_interval: 20ms}\n"
+
+
+def stream_target(url: str, kind: str, **extra: str):  # type: ignore[no-untyped-def]
+    base, key, model, options = KIND_EXAMPLES[kind]
+    fields = ", ".join(f"{k}: {v}" for k, v in {"name": model, "check": "stream", **extra}.items())
+    text = (f"timeout: 3s\nproviders:\n  - name: p\n    kind: {kind}\n    base_url: {base.format(url=url)}\n    api_key: {key}\n"
+            + (f"    {options}\n" if options else "") + f"    models: [{{{fields}}}]\n")
+    return build_plan(parse_config(text, "t", {}), {}).targets[0]
+
+
+def test_stream_checks_default_to_every_5_minutes_with_16_tokens() -> None:
+    target = stream_target("http://x", "openai")
+    assert (target.check, target.interval, target.max_tokens) == ("stream", 300.0, 16)
+    assert stream_target("http://x", "openai", interval="1m", max_tokens="8").interval == 60.0
+
+
+@pytest.mark.parametrize("kind", list(KIND_EXAMPLES))
+async def test_stream_timings_match_the_simulators_pacing(sim: Sim, kind: str) -> None:
+    sim.script(PACED)
+    async with ProbeEngine() as engine:
+        record = await engine.probe(stream_target(sim.url, kind))
+    assert record.ok, record
+    assert record.output_tokens == 16 and record.input_tokens
+    assert record.ttft_ms == pytest.approx(155, abs=25)  # 5 ms to the headers + 150 ms to the first token
+    assert record.tokens_per_s == pytest.approx(50, rel=0.15)  # one token every 20 ms
+    assert record.max_gap_ms == pytest.approx(20, abs=15)
+    assert record.latency_ms >= record.ttft_ms + 15 * 20 - 5
+
+
+@pytest.mark.parametrize(("kind", "expected"), [("openai", "5xx"), ("azure-openai", "5xx"), ("anthropic", "overloaded"),
+                                                ("gemini", "overloaded"), ("cohere", "5xx")])
+async def test_an_error_event_mid_stream_is_that_error(sim: Sim, kind: str, expected: str) -> None:
+    sim.script(PACED + "rules:\n  - faults: {stream_error: 1.0}\n")
+    async with ProbeEngine() as engine:
+        record = await engine.probe(stream_target(sim.url, kind))
+    assert not record.ok and record.error_type.value == expected, record  # type: ignore[union-attr]
+    assert record.ttft_ms is not None  # half the answer came first
+
+
+@pytest.mark.parametrize("kind", list(KIND_EXAMPLES))
+async def test_a_stream_cut_off_is_interrupted_not_a_connect_error(sim: Sim, kind: str) -> None:
+    sim.script(PACED + "rules:\n  - faults: {stream_cut: 1.0}\n")
+    async with ProbeEngine() as engine:
+        record = await engine.probe(stream_target(sim.url, kind))
+    assert not record.ok and record.error_type.value == "stream_interrupted", record  # type: ignore[union-attr]
+    assert record.ttft_ms == pytest.approx(155, abs=25)
+
+
+async def test_a_stalled_stream_times_out_and_slow_first_tokens_are_measured(sim: Sim) -> None:
+    sim.script(PACED + "rules:\n  - faults: {stream_stall: 1.0}\n    hang_for: 10s\n")
+    async with ProbeEngine() as engine:
+        stalled = await engine.probe(stream_target(sim.url, "anthropic", timeout="1s"))
+        assert stalled.error_type is not None and stalled.error_type.value == "timeout", stalled
+        assert "transfer" in (stalled.error_message or "")
+        sim.script(PACED + "rules:\n  - first_token: 900ms\n    chunk_interval: 50ms\n")
+        slow = await engine.probe(stream_target(sim.url, "openai"))
+    assert slow.ok and slow.ttft_ms == pytest.approx(905, abs=30) and slow.tokens_per_s == pytest.approx(20, rel=0.15)
+
+
+async def test_a_stream_without_its_end_or_usage_is_interrupted(sim: Sim) -> None:
+    """A reply that isn't a stream, and a stream missing what the format promises, are not successes."""
+    sim.script(PACED + "rules:\n  - faults: {malformed_json: 1.0}\n")
+    async with ProbeEngine() as engine:
+        record = await engine.probe(stream_target(sim.url, "openai"))
+    assert record.error_type is not None and record.error_type.value == "invalid_response" and "text/event-stream" in (record.error_message or "")
+
+
+async def test_stream_metrics_appear_for_stream_targets_only(sim: Sim) -> None:
+    sim.script(PACED)
+    metrics = Metrics()
+    stream, chat = stream_target(sim.url, "openai"), build_plan(parse_config(
+        f"providers:\n  - {{name: p, kind: openai, base_url: '{sim.url}/v1', api_key: sk-test-0123456789abcdef, models: [gpt-4o-mini]}}\n", "t", {}), {}).targets[0]
+    async with ProbeEngine() as engine:
+        for target in (stream, chat):
+            metrics.probes.add_target(target)
+            metrics.probes.observe(await engine.probe(target))
+    text = metrics.render().decode()
+    assert 'llm_probe_ttft_seconds_count{provider="p",model="gpt-4o-mini",region="default",check="stream"} 1.0' in text
+    assert 'llm_probe_output_tokens_per_second{provider="p",model="gpt-4o-mini",region="default",check="stream"}' in text
+    assert 'check="chat"' in text and 'llm_probe_ttft_seconds_count{provider="p",model="gpt-4o-mini",region="default",check="chat"}' not in text
