@@ -180,6 +180,17 @@ def health() -> dict[str, Any]:
         unit="short", w=12, h=8, description="auth, quota, not_found and bad_request are our side (misconfiguration); the rest is the provider or the network.",
         options={"reduceOptions": {"calcs": ["lastNotNull"], "values": False}, "legend": {"displayMode": "table", "placement": "right", "values": ["value"]}})
 
+    b.row("Streaming (stream checks)")
+    b.add("timeseries", "Time to first token p50 / p95", [
+        prom(f'histogram_quantile({q}, sum by (provider, model, le) (increase(llm_probe_ttft_seconds_bucket{{{SEL}}}[$__rate_interval])))',
+             f"{{{{provider}}}}/{{{{model}}}} {name}") for q, name in ((0.5, "p50"), (0.95, "p95"))],
+        unit="s", w=8, h=8, description="From the request to the first content token (role-only, empty and keep-alive events don't count). "
+                                        "Stream checks run every 5 minutes by default: a point per stream.")
+    b.add("timeseries", "Output tokens per second", [prom(f"llm_probe_output_tokens_per_second{{{SEL}}}", "{{provider}}/{{model}} {{region}}")],
+          unit="short", w=8, h=8, description="After the first token, from the provider's own usage count (the content events where it gives none).")
+    b.add("timeseries", "Longest gap between stream events", [prom(f"llm_probe_stream_max_gap_seconds{{{SEL}}}", "{{provider}}/{{model}} {{region}}")],
+          unit="s", w=8, h=8, description="A stream that stalls mid-answer shows here before it times out.")
+
     b.row("Probing and cost")
     b.add("timeseries", "Effective probe interval (backoff, budget)", [prom(f"llm_probe_interval_seconds{{{SEL}}}", "{{provider}}/{{model}} {{region}}")],
           unit="s", w=8, h=8, description="Configured interval, doubled per 429 (backoff) and stretched by the monthly budget.")
@@ -222,6 +233,14 @@ def history() -> dict[str, Any]:
         f"UNION ALL SELECT day, provider || '/' || model || ' p95', avg(p95_ms) / 1000 FROM llm_checks_daily "
         f"WHERE $__timeFilter(day) AND {where} GROUP BY 1, 2 ORDER BY 1", fmt="time_series")],
         datasource=PG, unit="s", w=12, h=8, description="Per region the day's percentiles; regions averaged.")
+    b.add("timeseries", "Daily time to first token and output speed (stream checks)", [sql(
+        f"SELECT date_trunc('day', ts) AS time, provider || '/' || model || ' TTFT p50' AS metric, "
+        f"percentile_cont(0.5) WITHIN GROUP (ORDER BY ttft_ms) / 1000 AS value FROM llm_checks "
+        f"WHERE check_name = 'stream' AND ttft_ms IS NOT NULL AND $__timeFilter(ts) AND {where} GROUP BY 1, 2 "
+        f"UNION ALL SELECT date_trunc('day', ts), provider || '/' || model || ' tokens/s p50', "
+        f"percentile_cont(0.5) WITHIN GROUP (ORDER BY tokens_per_s) FROM llm_checks "
+        f"WHERE check_name = 'stream' AND tokens_per_s IS NOT NULL AND $__timeFilter(ts) AND {where} GROUP BY 1, 2 ORDER BY 1", fmt="time_series")],
+        datasource=PG, unit="short", w=24, h=8, description="TTFT in seconds and output tokens per second, daily medians of the raw stream checks.")
     b.row("This month")
     b.add("table", "Provider comparison (last 30 days)", [sql(
         "SELECT provider, requests, failures, availability, p50_ms / 1000 AS p50_s, p95_ms / 1000 AS p95_s, failure_mix::text AS failure_mix "
