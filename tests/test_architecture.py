@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).parents[1] / "exporter" / "healthboard"
 #: Layers, lowest first. A module may import its own layer and those below, never one above. Matched by the
 #: longest prefix of the dotted module name (under ``healthboard``).
 LAYERS: list[tuple[str, list[str]]] = [
-    ("foundation", ["healthboard", "errors", "secrets", "record", "durations", "options", "evidence", "logs"]),
+    ("foundation", ["healthboard", "errors", "secrets", "record", "durations", "options", "evidence", "logs", "quality"]),
     ("plug-ins", ["prober", "prober.base", "prober.openai", "prober.anthropic", "prober.gemini", "prober.cohere",
                   "status", "status.base", "status.feed", "status.google_cloud", "status.statuspage"]),
     ("config", ["config"]),

@@ -17,6 +17,7 @@ from healthboard.config import env as config_env
 from healthboard.config.model import SinkConfig, StatusPageConfig, inherited, model_options
 from healthboard.errors import ConfigError
 from healthboard.evidence import DEFAULT_FAST, Suspicion, extra_probe_factor
+from healthboard.quality import BUILT_IN, Question
 from healthboard.pricing import ASSUMED_INPUT_TOKENS, ASSUMED_OUTPUT_TOKENS, cost_usd, price_for, probes_per_month
 from healthboard.secrets import Secret
 from healthboard.status.pages import pages_for
@@ -41,6 +42,8 @@ class Target:
     keep_alive: bool
     price: Price | None
     options: Mapping[str, Any]  # the wire format's own keys (WireFormat.provider_options, model_options)
+    temperature: float | None = None  # sent when set (quality checks: 0, deterministic answers)
+    questions: tuple[Question, ...] = ()  # quality checks: the known-answer questions, asked in turn
 
     @property
     def id(self) -> str:
@@ -139,7 +142,15 @@ def _target(config: Config, provider: ProviderConfig, model: ModelConfig, key: S
         keep_alive=config.keep_alive if provider.keep_alive is None else provider.keep_alive,
         price=price_for(config, model.name, model.price),
         options={**provider.options(), **model_options(model)},
+        temperature=0.0 if model.check == "quality" else None,
+        questions=_questions(config) if model.check == "quality" else (),
     )
+
+
+def _questions(config: Config) -> tuple[Question, ...]:
+    if config.quality_questions is None:
+        return BUILT_IN
+    return tuple(Question(q.prompt, q.answer) for q in config.quality_questions)
 
 
 def suspicion_of(config: Config) -> Suspicion:

@@ -45,8 +45,9 @@ PHASES = ("dns", "connect", "tls", "ttfb", "transfer")
 
 #: The kinds of check a model can run (``check:`` in the config). ``chat``: one non-streaming call with a tiny
 #: output cap (is it up?). ``stream``: a streamed call that measures time to first token, output speed and
-#: the longest gap between chunks (what an application feels).
-CHECKS = ("chat", "stream")
+#: the longest gap between chunks (what an application feels). ``quality``: a known-answer question, scored
+#: 0-100 (healthboard/quality.py).
+CHECKS = ("chat", "stream", "quality")
 
 
 @dataclasses.dataclass(slots=True)
@@ -74,6 +75,7 @@ class CheckRecord:
     ttft_ms: float | None = None  # stream checks: request start to the first content token
     tokens_per_s: float | None = None  # stream checks: output tokens per second after the first token
     max_gap_ms: float | None = None  # stream checks: the longest wait between two events after the first token
+    quality_score: int | None = None  # quality checks: 0-100 for the answer to a known-answer question
     id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
@@ -104,6 +106,7 @@ class CheckRecord:
             "cost_usd": self.cost_usd,
             **({"ttft_ms": _round(self.ttft_ms), "tokens_per_s": _round(self.tokens_per_s), "max_gap_ms": _round(self.max_gap_ms)}
                if self.check == "stream" else {}),
+            **({"quality_score": self.quality_score} if self.check == "quality" else {}),
         }
 
 

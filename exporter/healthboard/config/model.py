@@ -89,7 +89,18 @@ class ProviderConfig(Strict):
 
 #: Settings a check kind brings unless its model entry sets them: a stream needs room for a few tokens to time
 #: them, and runs every 5 minutes (as llmstatus's streaming checks do), not at the availability interval.
-CHECK_DEFAULTS: dict[str, dict[str, Any]] = {"chat": {}, "stream": {"interval": 300.0, "max_tokens": 16}}
+CHECK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "chat": {},
+    "stream": {"interval": 300.0, "max_tokens": 16},
+    "quality": {"interval": 900.0, "max_tokens": 8},  # the answers are a word or a number
+}
+
+
+class QualityQuestion(Strict):
+    """A known-answer question of the quality checks (healthboard/quality.py scores the answer)."""
+
+    prompt: str = Field(min_length=1)
+    answer: str = Field(min_length=1)
 
 
 def inherited(config: "Config", provider: ProviderConfig, model: ModelConfig, name: str) -> Any:
@@ -242,6 +253,7 @@ class Config(Strict):
     listen: str = "127.0.0.1:9464"  # loopback: expose it deliberately (--listen 0.0.0.0:9464 in a container)
     api_token: str | None = None  # bearer token for POST /-/reload and /api/targets/*; unset disables them
     monthly_budget_usd: float | None = Field(default=None, gt=0)
+    quality_questions: list[QualityQuestion] | None = Field(default=None, min_length=1)  # default: healthboard/quality.py
     recent_checks: int = Field(default=1000, ge=10)
     health: HealthConfig = Field(default_factory=HealthConfig)
     prices: dict[str, Price] = Field(default_factory=dict)

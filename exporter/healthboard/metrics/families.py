@@ -70,4 +70,6 @@ TARGET_FAMILIES = (
            optional=True),
     Family("llm_probe_stream_max_gap_seconds", GAUGE, "Stream checks: the longest wait between two events after the first token, last probe." + SOURCE,
            optional=True),
+    Family("llm_quality_score_recent", GAUGE, "Quality checks: mean score (0-100) of the last 5 known-answer questions." + SOURCE,
+           optional=True),
 )

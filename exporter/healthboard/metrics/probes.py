@@ -5,6 +5,7 @@ zero when its target is added, so the first failure of a kind shows in rate().""
 from __future__ import annotations
 
 import bisect
+import collections
 import math
 from array import array
 from typing import TYPE_CHECKING
@@ -20,6 +21,8 @@ from healthboard.record import PHASES, CheckRecord, ErrorType
 if TYPE_CHECKING:
     from healthboard.plan import Target
 
+#: llm_quality_score_recent averages this many of the latest quality checks (the operations report's "last 5").
+QUALITY_WINDOW = 5
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -46,6 +49,8 @@ class ProbeMetrics:
         self._remaining, self._limit = at["llm_probe_ratelimit_remaining"], at["llm_probe_ratelimit_limit"]
         self._ttft, self._tps, self._gap = at["llm_probe_ttft_seconds"], at["llm_probe_output_tokens_per_second"], at["llm_probe_stream_max_gap_seconds"]
         self._ttft_width = self.series.family("llm_probe_ttft_seconds").stride
+        self._quality = at["llm_quality_score_recent"]
+        self._scores: dict[str, collections.deque[int]] = {}  # quality checks: the last QUALITY_WINDOW scores
         self._error_index = {e: i for i, e in enumerate(ErrorType)}
         self._other = self._error_index[ErrorType.OTHER]
         self._phase_index = {p: i for i, p in enumerate(PHASES)}
@@ -73,6 +78,7 @@ class ProbeMetrics:
 
     def remove_target(self, target_id: str) -> None:
         self.series.remove(target_id)
+        self._scores.pop(target_id, None)
 
     def set_interval(self, target_id: str, seconds: float) -> None:
         slot = self.series.get(target_id)
@@ -129,6 +135,10 @@ class ProbeMetrics:
             v[self._tps] = record.tokens_per_s
         if record.max_gap_ms is not None:
             v[self._gap] = record.max_gap_ms / 1000
+        if record.quality_score is not None:
+            scores = self._scores.setdefault(record.target_id, collections.deque(maxlen=QUALITY_WINDOW))
+            scores.append(record.quality_score)
+            v[self._quality] = sum(scores) / len(scores)
         for key, value in record.ratelimit.items():
             which, _, resource = key.partition("_")
             index = self._resource_index.get(resource)

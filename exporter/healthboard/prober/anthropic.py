@@ -38,11 +38,13 @@ class AnthropicWire(WireFormat):
 
     def build_request(self, target: Target) -> Request:
         headers = {"x-api-key": target.api_key.reveal(), "anthropic-version": ANTHROPIC_VERSION, **target.headers}
-        payload = {
+        payload: dict[str, Any] = {
             "model": target.model,
             "max_tokens": target.max_tokens,
             "messages": [{"role": "user", "content": target.prompt}],
         }
+        if target.temperature is not None:
+            payload["temperature"] = target.temperature
         return json_request(f"{target.base_url}/v1/messages", headers, payload)
 
     def build_stream_request(self, target: Target) -> Request:
@@ -80,7 +82,8 @@ class AnthropicWire(WireFormat):
         if data.get("type") != "message" or not isinstance(data.get("content"), list):
             return Verdict(False, ErrorType.INVALID_RESPONSE, "2xx reply is not a message with content")
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-        return Verdict(True, input_tokens=as_int(usage.get("input_tokens")), output_tokens=as_int(usage.get("output_tokens")))
+        text = "".join(str(b.get("text") or "") for b in data["content"] if isinstance(b, dict) and b.get("type") == "text")
+        return Verdict(True, input_tokens=as_int(usage.get("input_tokens")), output_tokens=as_int(usage.get("output_tokens")), text=text)
 
     def error_type(self, status: int, data: dict[str, Any], headers: Mapping[str, str]) -> ErrorType:
         error = data.get("error") if isinstance(data.get("error"), dict) else {}

@@ -45,6 +45,7 @@ class Verdict:
     output_tokens: int | None = None
     request_id: str | None = None
     retry_after: float | None = None  # seconds the body asks us to wait (Gemini's RetryInfo); headers win
+    text: str | None = None  # the answer's text (quality checks score it)
 
 
 @dataclasses.dataclass(slots=True)

@@ -22,12 +22,14 @@ class CohereWire(WireFormat):
 
     def build_request(self, target: Target) -> Request:
         headers = {"Authorization": f"Bearer {target.api_key.reveal()}", **target.headers}
-        payload = {
+        payload: dict[str, Any] = {
             "model": target.model,
             "messages": [{"role": "user", "content": target.prompt}],
             "max_tokens": target.max_tokens,
             "stream": False,
         }
+        if target.temperature is not None:
+            payload["temperature"] = target.temperature
         return json_request(f"{target.base_url}/v2/chat", headers, payload)
 
     def build_stream_request(self, target: Target) -> Request:
@@ -67,7 +69,9 @@ class CohereWire(WireFormat):
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
         tokens = usage.get("tokens") if isinstance(usage.get("tokens"), dict) else usage.get("billed_units")
         tokens = tokens if isinstance(tokens, dict) else {}
-        return Verdict(True, input_tokens=as_int(tokens.get("input_tokens")), output_tokens=as_int(tokens.get("output_tokens")))
+        content = message.get("content")
+        text = "".join(str(b.get("text") or "") for b in content if isinstance(b, dict) and b.get("type") == "text") if isinstance(content, list) else None
+        return Verdict(True, input_tokens=as_int(tokens.get("input_tokens")), output_tokens=as_int(tokens.get("output_tokens")), text=text)
 
     def error_type(self, status: int, data: dict[str, Any], headers: Mapping[str, str]) -> ErrorType:
         if status == 402:

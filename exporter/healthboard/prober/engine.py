@@ -27,6 +27,7 @@ import aiohttp
 import sseclient
 from aiohttp.client_proto import ResponseHandler
 
+from healthboard import quality
 from healthboard.pricing import cost_usd
 from healthboard.prober import WIRE_FORMATS
 from healthboard.prober.base import Reply, Verdict, WireFormat, request_id_from, retry_after_seconds, short
@@ -183,6 +184,7 @@ class ProbeEngine:
         self.ssl_context = ssl_context if ssl_context is not None else ssl.create_default_context()
         self._fresh: aiohttp.ClientSession | None = None
         self._pooled: aiohttp.ClientSession | None = None
+        self._turns: dict[str, int] = {}  # quality checks: which question each target asks next
 
     def _session(self, keep_alive: bool) -> aiohttp.ClientSession:
         if keep_alive:
@@ -225,6 +227,12 @@ class ProbeEngine:
     async def probe(self, target: Target, scheduled: bool = True) -> CheckRecord:
         """Run one probe. Never raises (except cancellation): every outcome is a record."""
         wire = WIRE_FORMATS[target.kind]
+        question = None
+        if target.questions:  # quality checks ask their questions in turn
+            turn = self._turns.get(target.id, 0)
+            self._turns[target.id] = turn + 1
+            question = target.questions[turn % len(target.questions)]
+            target = dataclasses.replace(target, prompt=question.prompt)
         streamed = target.check == "stream"
         request = wire.build_stream_request(target) if streamed else wire.build_request(target)
         stamps = Stamps(https=request.url.startswith("https:"), arrivals=[] if streamed else None)
@@ -291,6 +299,8 @@ class ProbeEngine:
             record.retry_after = verdict.retry_after  # e.g. Gemini's RetryInfo, when no Retry-After header came
         record.input_tokens = verdict.input_tokens
         record.output_tokens = verdict.output_tokens
+        if question is not None and verdict.ok:  # a wrong answer is a quality signal, never a failure
+            record.quality_score = quality.score(verdict.text, question.answer)
         record.cost_usd = cost_usd(target.price, verdict.input_tokens, verdict.output_tokens)
         return record
 

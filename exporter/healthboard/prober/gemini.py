@@ -78,6 +78,8 @@ class GeminiWire(WireFormat):
 
     def build_request(self, target: Target) -> Request:
         generation: dict[str, Any] = {"maxOutputTokens": target.max_tokens}
+        if target.temperature is not None:
+            generation["temperature"] = target.temperature
         if not target.options.get("thinking") and THINKING_OFF_ALLOWED.match(target.model):
             generation["thinkingConfig"] = {"thinkingBudget": 0}
         payload = {"contents": [{"role": "user", "parts": [{"text": target.prompt}]}], "generationConfig": generation}
@@ -96,7 +98,10 @@ class GeminiWire(WireFormat):
         thoughts = as_int(usage.get("thoughtsTokenCount"))
         if thoughts:
             output = (output or 0) + thoughts
-        return Verdict(True, input_tokens=as_int(usage.get("promptTokenCount")), output_tokens=output)
+        content = candidates[0].get("content") if isinstance(candidates[0], dict) and isinstance(candidates[0].get("content"), dict) else {}
+        parts = content.get("parts") if isinstance(content.get("parts"), list) else []
+        text = "".join(str(p.get("text") or "") for p in parts if isinstance(p, dict) and not p.get("thought"))
+        return Verdict(True, input_tokens=as_int(usage.get("promptTokenCount")), output_tokens=output, text=text)
 
     def error_type(self, status: int, data: dict[str, Any], headers: Mapping[str, str]) -> ErrorType:
         error = data.get("error") if isinstance(data.get("error"), dict) else {}

@@ -63,12 +63,15 @@ class OpenAIWire(WireFormat):
     }
 
     def payload(self, target: Target) -> dict[str, Any]:
-        return {
+        payload: dict[str, Any] = {
             "model": target.model,
             "messages": [{"role": "user", "content": target.prompt}],
             token_param(target): target.max_tokens,
             "stream": False,
         }
+        if target.temperature is not None and not REASONING_MODEL.match(target.model):  # reasoning models refuse it
+            payload["temperature"] = target.temperature
+        return payload
 
     def build_request(self, target: Target) -> Request:
         headers = {"Authorization": f"Bearer {target.api_key.reveal()}", **target.headers}
@@ -111,7 +114,9 @@ class OpenAIWire(WireFormat):
         if not isinstance(message, dict):
             return Verdict(False, ErrorType.INVALID_RESPONSE, "2xx reply's first choice has no message")
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-        return Verdict(True, input_tokens=as_int(usage.get("prompt_tokens")), output_tokens=as_int(usage.get("completion_tokens")))
+        content = message.get("content")
+        return Verdict(True, input_tokens=as_int(usage.get("prompt_tokens")), output_tokens=as_int(usage.get("completion_tokens")),
+                       text=content if isinstance(content, str) else None)
 
     def error_type(self, status: int, data: dict[str, Any], headers: Mapping[str, str]) -> ErrorType:
         error = data.get("error") if isinstance(data.get("error"), dict) else {}

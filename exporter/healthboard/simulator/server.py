@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from healthboard.errors import ConfigError
+from healthboard.quality import answer_for
 from healthboard.simulator import status
 from healthboard.simulator.scenario import STREAM_FAULTS, Latency, Rule, Scenario, parse_scenario
 from healthboard.simulator.wire import SIM_WIRES, Call, Rejected, Reply, SimWire
@@ -151,7 +152,8 @@ class Simulator:
             return self._send(Reply(reply.status, encoded + b" " * max(0, 2 * 1024 * 1024 - len(encoded)), reply.headers), wire, call.kind)
         if outcome == "trickle":
             return await self._trickle(request, wire.success(call, self.scenario.reply_text), wire, rule)
-        text = {"empty": "", "wrong_answer": self.scenario.wrong_text}.get(outcome, self.scenario.reply_text)
+        text = {"empty": "", "wrong_answer": self.scenario.wrong_text}.get(outcome) if outcome in ("empty", "wrong_answer") else (
+            answer_for(call.prompt) or self.scenario.reply_text)  # the built-in quality questions get their right answer
         if call.stream and (outcome in ("ok", "empty", "wrong_answer") or outcome in STREAM_FAULTS):
             return await self._stream(request, wire, call, outcome, text, rule)
         if outcome in ("ok", "empty", "wrong_answer") or outcome in STREAM_FAULTS:

@@ -1,0 +1,53 @@
+"""Known-answer questions for ``quality`` checks, and their deterministic scoring.
+
+A quality check asks a short question with one unambiguous answer (arithmetic, a capital, an exact output
+format), at temperature 0 where the model allows it, and scores the answer 0-100 without any judgement call:
+100 when the normalized answer is the expected one, 50 when it says the expected answer among other words, 0
+otherwise. The questions rotate, one per check. A wrong answer is a quality signal (``llm_quality_score_recent``,
+``LLMQualityScoreLow``), never an availability failure. The config's ``quality_questions`` replaces this set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Question:
+    prompt: str
+    answer: str
+
+
+BUILT_IN: tuple[Question, ...] = (
+    Question("What is 17 + 25? Reply with the number only.", "42"),
+    Question("What is the capital of France? Reply with one word.", "Paris"),
+    Question("Reply with exactly OK in capital letters and nothing else.", "OK"),
+    Question("What is 9 times 7? Reply with the number only.", "63"),
+    Question("Write the word cat backwards, in lowercase, and nothing else.", "tac"),
+    Question("Which is larger, 0.9 or 0.11? Reply with the number only.", "0.9"),
+)
+
+_EDGES = re.compile(r"^[\s\"'`*_.!,:;()\[\]]+|[\s\"'`*_.!,:;()\[\]]+$")
+
+
+def normalize(text: str) -> str:
+    """Trimmed of whitespace, quotes, markdown emphasis and end punctuation; case folded."""
+    return _EDGES.sub("", text).casefold()
+
+
+def score(answer: str | None, expected: str) -> int:
+    """100: the answer is the expected one (normalized); 50: it contains it as a word among others; else 0."""
+    if not answer:
+        return 0
+    got, want = normalize(answer), normalize(expected)
+    if got == want:
+        return 100
+    if re.search(rf"(?<![\w.]){re.escape(want)}(?![\w]|\.\d)", got):
+        return 50
+    return 0
+
+
+def answer_for(prompt: str) -> str | None:
+    """The built-in answer of a built-in question (the simulator answers with it), else None."""
+    return next((q.answer for q in BUILT_IN if q.prompt == prompt), None)

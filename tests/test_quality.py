@@ -1,0 +1,60 @@
+"""Quality checks (``check: quality``): known-answer questions asked in turn at temperature 0, the answer
+scored 0-100 deterministically; a wrong answer is a quality signal, never an availability failure."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from healthboard.config import parse_config
+from healthboard.metrics import Metrics
+from healthboard.plan import build_plan
+from healthboard.prober import WIRE_FORMATS
+from healthboard.prober.engine import ProbeEngine
+from healthboard.quality import BUILT_IN, score
+
+from conftest import KIND_EXAMPLES, Sim
+
+
+def quality_target(url: str, kind: str, extra: str = ""):  # type: ignore[no-untyped-def]
+    base, key, model, options = KIND_EXAMPLES[kind]
+    text = (f"timeout: 3s\n{extra}providers:\n  - name: p\n    kind: {kind}\n    base_url: {base.format(url=url)}\n    api_key: {key}\n"
+            + (f"    {options}\n" if options else "") + f"    models: [{{name: {model}, check: quality}}]\n")
+    return build_plan(parse_config(text, "t", {}), {}).targets[0]
+
+
+@pytest.mark.parametrize(("answer", "expected", "points"), [
+    ("42", "42", 100), (" 42.", "42", 100), ("**Paris**", "Paris", 100), ("The answer is 42.", "42", 50),
+    ("420", "42", 0), ("0.91", "0.9", 0), ("", "42", 0), (None, "42", 0),
+])
+def test_scoring_is_deterministic(answer: str | None, expected: str, points: int) -> None:
+    assert score(answer, expected) == points
+
+
+def test_quality_checks_run_every_15_minutes_at_temperature_0() -> None:
+    target = quality_target("http://x", "openai")
+    assert (target.interval, target.max_tokens, target.temperature, target.questions) == (900.0, 8, 0.0, BUILT_IN)
+    body = json.loads(WIRE_FORMATS["gemini"].build_request(quality_target("http://x", "gemini")).body)
+    assert body["generationConfig"]["temperature"] == 0.0
+    custom = quality_target("http://x", "openai", "quality_questions: [{prompt: 'Say yes', answer: 'yes'}]\n")
+    assert [q.answer for q in custom.questions] == ["yes"]
+
+
+@pytest.mark.parametrize("kind", list(KIND_EXAMPLES))
+async def test_right_answers_score_100_and_wrong_ones_0_without_failing(sim: Sim, kind: str) -> None:
+    target = quality_target(sim.url, kind)
+    metrics = Metrics()
+    metrics.probes.add_target(target)
+    async with ProbeEngine() as engine:
+        for _ in range(len(BUILT_IN)):  # every built-in question once, in turn
+            record = await engine.probe(target)
+            assert record.ok and record.quality_score == 100, record
+            metrics.probes.observe(record)
+        sim.script("latency: 1ms\nrules:\n  - faults: {wrong_answer: 1.0}\n")
+        wrong = await engine.probe(target)
+        metrics.probes.observe(wrong)
+    assert wrong.ok and wrong.error_type is None and wrong.quality_score == 0  # a quality signal, not an outage
+    text = metrics.render().decode()
+    line = next(line for line in text.splitlines() if line.startswith("llm_quality_score_recent{"))
+    assert float(line.split()[-1]) == pytest.approx(80.0)  # the last five: 100, 100, 100, 100, 0
