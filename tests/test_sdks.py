@@ -213,3 +213,35 @@ async def test_cohere_sdk_streams(sim: Sim) -> None:
     failed = [e async for e in client.chat_stream(model="command-r7b-12-2024", messages=PING, max_tokens=8,  # type: ignore[arg-type]
                                                   request_options={"max_retries": 0})]
     assert failed[-1].type == "message-end" and failed[-1].delta.finish_reason == "ERROR"  # type: ignore[union-attr]
+
+
+# -- embeddings: each SDK's embeddings call gets vectors it can read ------------------------------------------------
+
+async def test_openai_sdk_embeddings(sim: Sim) -> None:
+    client = openai.AsyncOpenAI(api_key=OPENAI_KEY, base_url=f"{sim.url}/v1", max_retries=0)
+    reply = await client.embeddings.create(model="text-embedding-3-small", input=["ping", "pong"])  # the SDK asks for base64
+    assert len(reply.data) == 2 and len(reply.data[0].embedding) == 1536 and reply.usage.prompt_tokens > 0
+    assert abs(sum(v * v for v in reply.data[0].embedding) - 1) < 1e-3 and reply.data[0].embedding != reply.data[1].embedding
+    small = await client.embeddings.create(model="text-embedding-3-small", input="ping", dimensions=256, encoding_format="float")
+    assert len(small.data[0].embedding) == 256
+    with pytest.raises(openai.BadRequestError):
+        await client.embeddings.create(model="text-embedding-ada-002", input="ping", dimensions=256)
+    script(sim, "openai", "rate_limit")
+    with pytest.raises(openai.RateLimitError):
+        await client.embeddings.create(model="text-embedding-3-small", input="ping")
+
+
+async def test_google_genai_sdk_embeddings(sim: Sim) -> None:
+    client = genai.Client(api_key=GEMINI_KEY, http_options=genai_types.HttpOptions(base_url=sim.url))
+    reply = await client.aio.models.embed_content(model="gemini-embedding-001", contents=["ping", "pong"],
+                                                  config=genai_types.EmbedContentConfig(output_dimensionality=768))
+    assert reply.embeddings and len(reply.embeddings) == 2 and len(reply.embeddings[0].values or []) == 768
+
+
+async def test_cohere_sdk_embeddings(sim: Sim) -> None:
+    client = cohere.AsyncClientV2(api_key=COHERE_KEY, base_url=sim.url)
+    reply = await client.embed(model="embed-v4.0", texts=["ping"], input_type="search_query", embedding_types=["float"],
+                               request_options={"max_retries": 0})
+    assert reply.embeddings.float_ and len(reply.embeddings.float_[0]) == 1536
+    with pytest.raises(cohere.errors.BadRequestError):
+        await client.embed(model="embed-v4.0", texts=["ping"], input_type="", embedding_types=["float"], request_options={"max_retries": 0})

@@ -132,6 +132,8 @@ DEFAULT_WINDOW_MAX = 120.0
 #: is decided on about 16 probes' evidence (docs/ALERTING.md); at 3 s they take under a minute.
 DEFAULT_RECHECK = 7.5
 DEFAULT_FAST = 3.0
+#: The share of the window a lone suspicious outcome is followed up for (next_recheck).
+SINGLE_SHARE = 0.5
 
 
 @dataclasses.dataclass(slots=True)
@@ -178,10 +180,16 @@ class Suspicion:
         self._times.clear()
 
     def next_recheck(self, now: float) -> float | None:
-        """When to probe again before the regular tick, or None (not suspicious, or re-checks disabled)."""
-        if self.recheck <= 0 or not self._times or now >= self._times[-1] + self.window:
+        """When to probe again before the regular tick, or None (not suspicious, or re-checks disabled). A lone
+        suspicious outcome is followed up for half the window (an isolated failure needs less confirming: this
+        halves what background noise costs); a second one within the window extends it to the whole window at
+        the fast cadence."""
+        if self.recheck <= 0 or not self._times:
             return None
         live = sum(1 for t in self._times if t > now - self.window)
+        horizon = self.window if live >= 2 else self.window * SINGLE_SHARE
+        if now >= self._times[-1] + horizon:
+            return None
         return now + (self.fast if live >= 2 and self.fast > 0 else self.recheck)
 
 
@@ -198,6 +206,6 @@ def extra_probe_factor(interval: float, suspicion: Suspicion) -> float:
     keeps the target at ``recheck`` for a window instead of ``interval``."""
     if suspicion.recheck <= 0 or suspicion.recheck >= interval:
         return 1.0
-    window = suspicion.for_interval(interval).window
+    window = suspicion.for_interval(interval).window * SINGLE_SHARE  # a lone suspicious outcome's follow-up
     extra = window / suspicion.recheck - window / interval
     return 1.0 + ASSUMED_SUSPICIOUS_SHARE * max(0.0, extra)

@@ -44,6 +44,7 @@ class Target:
     options: Mapping[str, Any]  # the wire format's own keys (WireFormat.provider_options, model_options)
     temperature: float | None = None  # sent when set (quality checks: 0, deterministic answers)
     questions: tuple[Question, ...] = ()  # quality checks: the known-answer questions, asked in turn
+    dimensions: int | None = None  # embeddings checks: the dimension to ask for and expect
 
     @property
     def id(self) -> str:
@@ -144,6 +145,7 @@ def _target(config: Config, provider: ProviderConfig, model: ModelConfig, key: S
         options={**provider.options(), **model_options(model)},
         temperature=0.0 if model.check == "quality" else None,
         questions=_questions(config) if model.check == "quality" else (),
+        dimensions=model.dimensions,
     )
 
 

@@ -190,6 +190,11 @@ def _hint(error: dict[str, Any], path: list[Any], data: Any) -> str:
         given = str(error.get("ctx", {}).get("tag", ""))
         close = difflib.get_close_matches(given, list(KINDS if tag == "kind" else STATUS_FORMATS), n=1)
         return f"unknown {tag} {given!r}" + (f"; did you mean {close[0]!r}?" if close else f"; use one of: {choices}")
+    if kind == "literal_error" and loc and loc[-1] == "check":
+        provider = data["providers"][path[1]] if len(path) > 1 and isinstance(data, dict) and isinstance(data.get("providers"), list) else {}
+        expected = error.get("ctx", {}).get("expected", "")
+        return (f"unknown check {error.get('input')!r}" + (f" for kind {provider.get('kind')}" if isinstance(provider, dict) else "")
+                + f"; it can run: {expected.replace(' or ', ', ')}")
     if kind == "string_pattern_mismatch" and loc and loc[-1] == "base_url":
         return f"{error.get('input')!r} is not a URL; write e.g. https://api.openai.com/v1"
     msg = msg.removeprefix("Value error, ")

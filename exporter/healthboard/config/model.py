@@ -34,6 +34,7 @@ class ModelConfig(Strict):
     max_tokens: int | None = Field(default=None, ge=1)
     prompt: str | None = None
     price: Price | None = None
+    dimensions: int | None = Field(default=None, ge=1)  # embeddings checks: the dimension to ask for and expect
 
 
 class ProviderConfig(Strict):
@@ -93,6 +94,7 @@ CHECK_DEFAULTS: dict[str, dict[str, Any]] = {
     "chat": {},
     "stream": {"interval": 300.0, "max_tokens": 16},
     "quality": {"interval": 900.0, "max_tokens": 8},  # the answers are a word or a number
+    "embeddings": {"interval": 900.0},
 }
 
 
@@ -127,7 +129,11 @@ def _camel(kind: str) -> str:
 def _provider_variant(wire: WireFormat) -> type[ProviderConfig]:
     """The provider schema of one wire format: the common keys plus the format's own, on the provider and on
     each of its models."""
-    model = type(f"{_camel(wire.kind)}ModelConfig", (ModelConfig, wire.model_options), {"__module__": __name__})
+    model = type(f"{_camel(wire.kind)}ModelConfig", (ModelConfig, wire.model_options), {
+        "__module__": __name__,
+        "__annotations__": {"check": Literal[wire.checks]},  # type: ignore[valid-type]  # the checks this format can run
+        "check": "chat",
+    })
     namespace = {
         "__module__": __name__,
         "__annotations__": {"kind": Literal[wire.kind], "models": list[model]},  # type: ignore[valid-type]

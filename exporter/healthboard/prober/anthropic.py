@@ -24,7 +24,7 @@ _SPEND_HINTS = ("credit balance is too low", "usage limits", "spend limit", "spe
 
 
 class AnthropicWire(WireFormat):
-    kind = "anthropic"
+    kind = "anthropic"  # no embeddings API (Anthropic points to Voyage AI)
     ratelimit_headers = {
         "anthropic-ratelimit-requests-limit": ("requests", "limit"),
         "anthropic-ratelimit-requests-remaining": ("requests", "remaining"),

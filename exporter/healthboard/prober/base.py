@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import email.utils
 import json
+import math
 import time
 from collections.abc import Mapping
 from typing import Any, TYPE_CHECKING
@@ -161,6 +162,8 @@ class WireFormat:
     kind: str = ""
     provider_options: type[Options] = Options
     model_options: type[Options] = Options
+    #: The check kinds this format can run (healthboard/record.py CHECKS); the config accepts only these.
+    checks: tuple[str, ...] = ("chat", "stream", "quality")
     #: header name → (resource, "limit" | "remaining") for rate-limit headroom gauges
     ratelimit_headers: Mapping[str, tuple[str, str]] = {}
 
@@ -170,6 +173,40 @@ class WireFormat:
     def build_stream_request(self, target: Target) -> Request:
         """The same call, streamed (``check: stream``), asking for usage in the stream where the API needs asking."""
         raise NotImplementedError
+
+    def build_embeddings_request(self, target: Target) -> Request:
+        """``check: embeddings``: one short input (the target's prompt), the dimension asked for when configured."""
+        raise NotImplementedError
+
+    def embedding_vectors(self, data: dict[str, Any]) -> list[Any] | None:
+        """The vectors of an embeddings reply, as the format puts them (None: not the success shape)."""
+        raise NotImplementedError
+
+    def judge_embeddings(self, reply: Reply, expected_dimension: int | None) -> Verdict:
+        """An embeddings reply: errors as any reply; success only with a vector that is finite, not all zeros,
+        and of the configured dimension."""
+        if not 200 <= reply.status <= 299:
+            return self.judge(reply)
+        data = decode_json(reply.body)
+        vectors = self.embedding_vectors(data) if isinstance(data, dict) else None
+        if not vectors or not isinstance(vectors[0], list) or not vectors[0]:
+            return Verdict(False, ErrorType.INVALID_RESPONSE, "2xx reply has no embedding vector", request_id=request_id_from(reply.headers))
+        vector = vectors[0]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in vector):
+            problem = "the vector has values that are not finite numbers"
+        elif not any(vector):
+            problem = f"the vector is all zeros ({len(vector)} dimensions)"
+        elif expected_dimension is not None and len(vector) != expected_dimension:
+            problem = f"the vector has {len(vector)} dimensions, {expected_dimension} expected"
+        else:
+            problem = None
+        verdict = Verdict(problem is None, None if problem is None else ErrorType.INVALID_RESPONSE, problem,
+                          input_tokens=self.embedding_tokens(data), request_id=request_id_from(reply.headers))
+        verdict.text = str(len(vector))
+        return verdict
+
+    def embedding_tokens(self, data: dict[str, Any]) -> int | None:
+        return None
 
     def read_event(self, event: str, data: str) -> StreamPart:
         """One server-sent event of a streamed reply: ``event`` is its ``event:`` field ("" when absent), ``data``

@@ -32,6 +32,24 @@ class CohereWire(WireFormat):
             payload["temperature"] = target.temperature
         return json_request(f"{target.base_url}/v2/chat", headers, payload)
 
+    checks = ("chat", "stream", "quality", "embeddings")
+
+    def build_embeddings_request(self, target: Target) -> Request:
+        headers = {"Authorization": f"Bearer {target.api_key.reveal()}", **target.headers}
+        payload: dict[str, Any] = {"model": target.model, "texts": [target.prompt], "input_type": "search_query", "embedding_types": ["float"]}
+        if target.dimensions is not None:
+            payload["output_dimension"] = target.dimensions
+        return json_request(f"{target.base_url}/v2/embed", headers, payload)
+
+    def embedding_vectors(self, data: dict[str, Any]) -> list[Any] | None:
+        embeddings = data.get("embeddings")
+        return embeddings.get("float") if isinstance(embeddings, dict) and isinstance(embeddings.get("float"), list) else None
+
+    def embedding_tokens(self, data: dict[str, Any]) -> int | None:
+        meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
+        billed = meta.get("billed_units") if isinstance(meta.get("billed_units"), dict) else {}
+        return as_int(billed.get("input_tokens"))
+
     def build_stream_request(self, target: Target) -> Request:
         request = self.build_request(target)
         request.body = json.dumps({**json.loads(request.body), "stream": True}, separators=(",", ":")).encode()

@@ -234,7 +234,13 @@ class ProbeEngine:
             question = target.questions[turn % len(target.questions)]
             target = dataclasses.replace(target, prompt=question.prompt)
         streamed = target.check == "stream"
-        request = wire.build_stream_request(target) if streamed else wire.build_request(target)
+        embeds = target.check == "embeddings"
+        if streamed:
+            request = wire.build_stream_request(target)
+        elif embeds:
+            request = wire.build_embeddings_request(target)
+        else:
+            request = wire.build_request(target)
         stamps = Stamps(https=request.url.startswith("https:"), arrivals=[] if streamed else None)
         wall = time.time()
         status: int | None = None
@@ -287,6 +293,8 @@ class ProbeEngine:
             if status is not None:
                 record.request_id = request_id_from(headers)
             return record
+        elif embeds:
+            verdict = wire.judge_embeddings(Reply(status or 0, headers, body), target.dimensions)
         else:
             verdict = wire.judge(Reply(status or 0, headers, body))
         record.ok = verdict.ok

@@ -44,6 +44,19 @@ class GeminiWire(WireFormat):
     kind = "gemini"
     model_options = GeminiModelOptions
 
+    checks = ("chat", "stream", "quality", "embeddings")
+
+    def build_embeddings_request(self, target: Target) -> Request:
+        payload: dict[str, Any] = {"content": {"parts": [{"text": target.prompt}]}}
+        if target.dimensions is not None:
+            payload["outputDimensionality"] = target.dimensions
+        headers = {"x-goog-api-key": target.api_key.reveal(), **target.headers}
+        return json_request(f"{target.base_url}/v1beta/models/{quote(target.model, safe='')}:embedContent", headers, payload)
+
+    def embedding_vectors(self, data: dict[str, Any]) -> list[Any] | None:
+        embedding = data.get("embedding")
+        return [embedding.get("values")] if isinstance(embedding, dict) else None
+
     def build_stream_request(self, target: Target) -> Request:
         request = self.build_request(target)
         request.url = request.url.removesuffix(":generateContent") + ":streamGenerateContent?alt=sse"

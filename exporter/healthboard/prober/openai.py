@@ -77,6 +77,28 @@ class OpenAIWire(WireFormat):
         headers = {"Authorization": f"Bearer {target.api_key.reveal()}", **target.headers}
         return json_request(f"{target.base_url}/chat/completions", headers, self.payload(target))
 
+    checks = ("chat", "stream", "quality", "embeddings")
+
+    def build_embeddings_request(self, target: Target) -> Request:
+        chat = self.build_request(target)  # Azure's too: its URL (…/chat/completions) and headers
+        payload: dict[str, Any] = {"input": target.prompt, "encoding_format": "float"}
+        if not chat.url.split("?")[0].endswith("/openai/deployments/" + quote(target.model, safe="") + "/chat/completions"):
+            payload["model"] = target.model
+        if target.dimensions is not None:
+            payload["dimensions"] = target.dimensions
+        url = chat.url.replace("/chat/completions", "/embeddings", 1)
+        return json_request(url, {k: v for k, v in chat.headers.items() if k not in ("Content-Type", "Accept")}, payload)
+
+    def embedding_vectors(self, data: dict[str, Any]) -> list[Any] | None:
+        items = data.get("data")
+        if not isinstance(items, list) or not items or not isinstance(items[0], dict):
+            return None
+        return [item.get("embedding") for item in items if isinstance(item, dict)]
+
+    def embedding_tokens(self, data: dict[str, Any]) -> int | None:
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        return as_int(usage.get("prompt_tokens"))
+
     def build_stream_request(self, target: Target) -> Request:
         request = self.build_request(target)  # Azure's too: its URL and headers, no model in the body
         payload = {**json.loads(request.body), "stream": True, "stream_options": {"include_usage": True}}

@@ -19,6 +19,7 @@ from healthboard.quality import answer_for
 from healthboard.simulator import status
 from healthboard.simulator.scenario import STREAM_FAULTS, Latency, Rule, Scenario, parse_scenario
 from healthboard.simulator.wire import SIM_WIRES, Call, Rejected, Reply, SimWire
+from healthboard.simulator.wire.base import dimensions_of, embedding
 
 log = logging.getLogger(__name__)
 
@@ -152,11 +153,15 @@ class Simulator:
             return self._send(Reply(reply.status, encoded + b" " * max(0, 2 * 1024 * 1024 - len(encoded)), reply.headers), wire, call.kind)
         if outcome == "trickle":
             return await self._trickle(request, wire.success(call, self.scenario.reply_text), wire, rule)
+        if call.operation == "embed" and (outcome in ("ok", "empty", "wrong_answer", "bad_embedding") or outcome in STREAM_FAULTS):
+            size = dimensions_of(call)
+            vectors = [[0.0] * size if outcome == "bad_embedding" else embedding(text, size) for text in call.inputs]
+            return self._send(wire.embed_success(call, vectors), wire, call.kind)
         text = {"empty": "", "wrong_answer": self.scenario.wrong_text}.get(outcome) if outcome in ("empty", "wrong_answer") else (
             answer_for(call.prompt) or self.scenario.reply_text)  # the built-in quality questions get their right answer
         if call.stream and (outcome in ("ok", "empty", "wrong_answer") or outcome in STREAM_FAULTS):
             return await self._stream(request, wire, call, outcome, text, rule)
-        if outcome in ("ok", "empty", "wrong_answer") or outcome in STREAM_FAULTS:
+        if outcome in ("ok", "empty", "wrong_answer", "bad_embedding") or outcome in STREAM_FAULTS:
             return self._send(wire.success(call, text), wire, call.kind)
         return self._send(wire.fault(outcome, call, rule.retry_after if rule else 2.0), wire, call.kind)
 

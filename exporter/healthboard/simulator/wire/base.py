@@ -4,8 +4,11 @@ and every scripted fault rendered in that provider's documented error format."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import math
 import secrets
+import struct
 from typing import Any
 
 from aiohttp import web
@@ -62,6 +65,9 @@ class Call:
     max_tokens: int
     body: dict[str, Any]
     stream: bool = False  # the client asked for a stream (SSE)
+    operation: str = "chat"  # "chat" or "embed"
+    inputs: list[str] = dataclasses.field(default_factory=list)  # embed: the texts
+    dimensions: int | None = None  # embed: the dimension asked for
     sim_id: str = dataclasses.field(default_factory=lambda: secrets.token_hex(16))  # this answer's id, 32 hex digits
 
 
@@ -123,9 +129,38 @@ class SimWire:
         """An error reported inside an open stream (the provider failed mid-answer)."""
         raise NotImplementedError
 
+    # -- embeddings (formats that have them) ------------------------------------------------------
+
+    def embed_success(self, call: Call, vectors: list[list[float]]) -> Reply:
+        raise NotImplementedError
+
     def headers_for(self, reply: Reply, kind: str) -> dict[str, str]:
         """The reply's headers: the kind's common ones, then the reply's own."""
         return {**self.common_headers(), **reply.headers}
+
+
+#: Default embedding dimensions of known embedding models (the providers' model pages); others get 768.
+EMBEDDING_DIMENSIONS = {
+    "text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536,
+    "gemini-embedding-001": 3072, "text-embedding-004": 768,
+    "embed-v4.0": 1536, "embed-english-v3.0": 1024, "embed-multilingual-v3.0": 1024, "embed-english-light-v3.0": 384,
+}
+
+
+def embedding(text: str, dimensions: int) -> list[float]:
+    """A deterministic unit vector for a text (the same text, the same vector), float32-exact."""
+    values: list[float] = []
+    counter = 0
+    while len(values) < dimensions:
+        digest = hashlib.sha256(f"{counter}:{text}".encode()).digest()
+        values += [(b - 127.5) / 127.5 for b in digest]
+        counter += 1
+    norm = math.sqrt(sum(v * v for v in values[:dimensions])) or 1.0
+    return [struct.unpack("<f", struct.pack("<f", v / norm))[0] for v in values[:dimensions]]
+
+
+def dimensions_of(call: Call) -> int:
+    return call.dimensions or EMBEDDING_DIMENSIONS.get(call.model, 768)
 
 
 def sse(data: Any, event: str | None = None) -> bytes:

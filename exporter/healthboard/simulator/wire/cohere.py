@@ -15,7 +15,7 @@ def _error(status: int, message: str) -> Reply:
 
 class CohereSim(SimWire):
     kind = "cohere"
-    paths = ("/v2/chat", "/{prefix}/v2/chat")
+    paths = ("/v2/chat", "/{prefix}/v2/chat", "/v2/embed", "/{prefix}/v2/embed")
 
     def key_of(self, request: web.Request) -> str | None:
         auth = request.headers.get("Authorization", "")
@@ -25,6 +25,8 @@ class CohereSim(SimWire):
         return _error(401, "no api key supplied" if key is None else "invalid api token")
 
     async def validate(self, request: web.Request, known_models: set[str] | None) -> Call:
+        if request.path.endswith("/v2/embed"):
+            return await self._validate_embeddings(request, known_models)
         body = await json_body(request)
         if not isinstance(body, dict):
             raise Rejected(_error(400, "invalid request: unable to parse request body as JSON"))
@@ -63,6 +65,35 @@ class CohereSim(SimWire):
     def stream_error(self, call: Call) -> bytes:
         usage = {"billed_units": {"input_tokens": 1, "output_tokens": 0}, "tokens": {"input_tokens": 7, "output_tokens": 0}}
         return sse({"type": "message-end", "delta": {"finish_reason": "ERROR", "error": "internal server error", "usage": usage}}, "message-end")
+
+    # Embeddings (POST /v2/embed): texts, input_type (required for v3+ models), embedding_types (e.g. ["float"]),
+    # output_dimension (embed-v4.0) → {"id", "embeddings": {"float": [[...]]}, "texts", "meta", "response_type"}.
+
+    async def _validate_embeddings(self, request: web.Request, known_models: set[str] | None) -> Call:
+        body = await json_body(request)
+        if not isinstance(body, dict):
+            raise Rejected(_error(400, "invalid request: unable to parse request body as JSON"))
+        if not body.get("model"):
+            raise Rejected(_error(400, "invalid request: model must be specified"))
+        texts = body.get("texts")
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t for t in texts):
+            raise Rejected(_error(400, "invalid request: texts must be a non-empty list of strings"))
+        if not body.get("input_type"):
+            raise Rejected(_error(400, "invalid request: valid input_type must be provided with the provided model"))
+        model = str(body["model"])
+        if known_models is not None and model not in known_models:
+            raise Rejected(_error(404, f"model '{model}' not found, make sure the correct model ID was used and that you have access to the model."))
+        dimension = body.get("output_dimension")
+        return Call(self.kind, model, "", texts[0], 0, body, operation="embed", inputs=list(texts),
+                    dimensions=dimension if isinstance(dimension, int) else None)
+
+    def embed_success(self, call: Call, vectors: list[list[float]]) -> Reply:
+        types = call.body.get("embedding_types") or ["float"]
+        return Reply(200, {
+            "id": str(uuid.UUID(hex=call.sim_id)), "embeddings": {t: vectors for t in types if t == "float"}, "texts": call.inputs,
+            "meta": {"api_version": {"version": "2"}, "billed_units": {"input_tokens": sum(len(t.split()) for t in call.inputs)}},
+            "response_type": "embeddings_by_type",
+        })
 
     def success(self, call: Call, text: str) -> Reply:
         return Reply(

@@ -60,6 +60,8 @@ class GeminiSim(SimWire):
 
     async def validate(self, request: web.Request, known_models: set[str] | None) -> Call:
         model, _, action = request.match_info["model_action"].partition(":")
+        if action in ("embedContent", "batchEmbedContents"):
+            return await self._validate_embeddings(request, model, action, known_models)
         if action not in ("generateContent", "streamGenerateContent"):
             raise Rejected(Reply(404, b"<!DOCTYPE html><html><title>Error 404 (Not Found)!!1</title></html>", {"content-type": "text/html"}))
         body = await json_body(request)
@@ -110,6 +112,35 @@ class GeminiSim(SimWire):
 
     def stream_error(self, call: Call) -> bytes:
         return sse({"error": {"code": 503, "message": "The model is overloaded. Please try again later.", "status": "UNAVAILABLE"}})
+
+    # Embeddings: models/{m}:embedContent ({content, outputDimensionality} → {embedding: {values}}) and
+    # :batchEmbedContents ({requests: [...]} → {embeddings: [{values}]}), which google-genai calls.
+
+    async def _validate_embeddings(self, request: web.Request, model: str, action: str, known_models: set[str] | None) -> Call:
+        body = await json_body(request)
+        if not isinstance(body, dict):
+            raise Rejected(_error(400, "Invalid JSON payload received. Unexpected token."))
+        items = body.get("requests") if action == "batchEmbedContents" else [body]
+        if not isinstance(items, list) or not items:
+            raise Rejected(_error(400, "* BatchEmbedContentsRequest.requests: requests is not specified\n"))
+        texts, dimensions = [], None
+        for item in items:
+            content = item.get("content") if isinstance(item, dict) else None
+            parts = content.get("parts") if isinstance(content, dict) else None
+            text = "".join(str(p.get("text") or "") for p in parts if isinstance(p, dict)) if isinstance(parts, list) else ""
+            if not text:
+                raise Rejected(_error(400, "* EmbedContentRequest.content: contents is not specified\n"))
+            texts.append(text)
+            dimensions = _field(item, "outputDimensionality") or dimensions
+        if known_models is not None and model not in known_models:
+            raise Rejected(_error(404, f"models/{model} is not found for API version v1beta, or is not supported for embedContent."))
+        return Call(self.kind, model, "", texts[0], 0, {**body, "_action": action}, operation="embed", inputs=texts,
+                    dimensions=dimensions if isinstance(dimensions, int) else None)
+
+    def embed_success(self, call: Call, vectors: list[list[float]]) -> Reply:
+        if call.body.get("_action") == "embedContent":
+            return Reply(200, {"embedding": {"values": vectors[0]}})
+        return Reply(200, {"embeddings": [{"values": v} for v in vectors]})
 
     def success(self, call: Call, text: str) -> Reply:
         candidate: dict[str, object] = {"content": {"parts": [{"text": text}] if text else [], "role": "model"}, "finishReason": "MAX_TOKENS", "index": 0}

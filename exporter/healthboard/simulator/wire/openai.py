@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import re
+import struct
 import time
 import uuid
 
@@ -23,7 +25,8 @@ def _azure(status: int, code: str, message: str) -> Reply:
 
 class OpenAISim(SimWire):
     kind = "openai"
-    paths = ("/v1/chat/completions", "/{prefix}/v1/chat/completions", "/openai/deployments/{deployment}/chat/completions")
+    paths = ("/v1/chat/completions", "/{prefix}/v1/chat/completions", "/openai/deployments/{deployment}/chat/completions",
+             "/v1/embeddings", "/{prefix}/v1/embeddings", "/openai/deployments/{deployment}/embeddings")
 
     def key_of(self, request: web.Request) -> str | None:
         if "deployment" in request.match_info:
@@ -52,6 +55,8 @@ class OpenAISim(SimWire):
         )
 
     async def validate(self, request: web.Request, known_models: set[str] | None) -> Call:
+        if request.path.endswith("/embeddings"):
+            return await self._validate_embeddings(request, known_models)
         body = await json_body(request)
         if not isinstance(body, dict):
             raise Rejected(
@@ -148,6 +153,40 @@ class OpenAISim(SimWire):
     def stream_error(self, call: Call) -> bytes:
         return sse({"error": {"message": "The server had an error while processing your request. Sorry about that!",
                               "type": "server_error", "param": None, "code": None}})
+
+    # Embeddings (POST /v1/embeddings): input a string or a list of strings; encoding_format "float" (the API's
+    # default) or "base64" (little-endian float32, what the official SDK asks for); dimensions for text-embedding-3.
+
+    async def _validate_embeddings(self, request: web.Request, known_models: set[str] | None) -> Call:
+        body = await json_body(request)
+        if not isinstance(body, dict):
+            raise Rejected(_error(400, "We could not parse the JSON body of your request.", "invalid_request_error"))
+        deployment = request.match_info.get("deployment")
+        model = deployment or body.get("model")
+        if not model:
+            raise Rejected(_error(400, "you must provide a model parameter", "invalid_request_error"))
+        raw = body.get("input")
+        inputs = [raw] if isinstance(raw, str) else raw if isinstance(raw, list) and all(isinstance(i, str) for i in raw) else None
+        if not inputs or any(not i for i in inputs):
+            raise Rejected(_error(400, "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.",
+                                  "invalid_request_error", None, "input"))
+        if body.get("encoding_format", "float") not in ("float", "base64"):
+            raise Rejected(_error(400, "Invalid value for 'encoding_format': should be 'float' or 'base64'.", "invalid_request_error", None, "encoding_format"))
+        dimensions = body.get("dimensions")
+        if dimensions is not None and (not isinstance(dimensions, int) or dimensions < 1 or str(model) == "text-embedding-ada-002"):
+            raise Rejected(_error(400, "This model does not support specifying dimensions.", "invalid_request_error", None, "dimensions"))
+        if known_models is not None and model not in known_models:
+            raise Rejected(_error(404, f"The model `{model}` does not exist or you do not have access to it.", "invalid_request_error", "model_not_found"))
+        kind = "azure-openai" if deployment is not None else self.kind
+        return Call(kind, str(model), "", inputs[0], 0, body, operation="embed", inputs=inputs, dimensions=dimensions)
+
+    def embed_success(self, call: Call, vectors: list[list[float]]) -> Reply:
+        base64_wanted = call.body.get("encoding_format") == "base64"
+        data = [{"object": "embedding", "index": i,
+                 "embedding": base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode() if base64_wanted else v}
+                for i, v in enumerate(vectors)]
+        tokens = sum(len(text.split()) + 1 for text in call.inputs)
+        return Reply(200, {"object": "list", "data": data, "model": call.model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     def success(self, call: Call, text: str) -> Reply:
         reasoning = bool(REASONING.match(call.model))
