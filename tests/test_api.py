@@ -257,3 +257,18 @@ async def test_metrics_gzip_when_accepted(sim: Sim) -> None:
     assert len(compressed) < len(plain) / 4
     assert {f.name for f in text_string_to_metric_families(text)} == {f.name for f in text_string_to_metric_families(plain.decode())}
     assert "llm_probe_requests_total{" in text and "healthboard_build_info{" in text
+
+
+async def test_otel_genai_names_are_opt_in(sim: Sim) -> None:
+    """otel_names: true adds the OpenTelemetry GenAI client metrics, with the conventions' attribute names."""
+    async with exporter_for(config_text(sim.url, ["openai", "google"], interval="500ms", timeout="400ms")) as (_, url):
+        await asyncio.sleep(0.8)
+        _, plain = await get(url + "/metrics")
+    assert "gen_ai_client" not in plain
+    text = config_text(sim.url, ["openai", "google"], interval="500ms", timeout="400ms", otel_names="true")
+    async with exporter_for(text) as (_, url):
+        await asyncio.sleep(0.8)
+        _, metrics = await get(url + "/metrics")
+    assert 'gen_ai_client_operation_duration_seconds_count{check="chat",error_type="",gen_ai_operation_name="chat",gen_ai_provider_name="openai",gen_ai_request_model="gpt-4o-mini",region="default"}' in metrics
+    assert 'gen_ai_provider_name="gcp.gemini"' in metrics
+    assert 'gen_ai_client_token_usage_bucket{check="chat",gen_ai_operation_name="chat",gen_ai_provider_name="openai",gen_ai_request_model="gpt-4o-mini",gen_ai_token_type="output",le="1.0",region="default"} ' in metrics, [line for line in metrics.splitlines() if "token_usage_bucket" in line][:4]

@@ -20,6 +20,7 @@ from healthboard.config import Config, load_config, parse_config
 from healthboard.errors import ConfigError, NoTargets
 from healthboard.health import METRICS_WINDOW, HealthBook, WindowStats, overall_health, target_health, window_stats
 from healthboard.metrics import Metrics
+from healthboard.metrics.otel import OtelMetrics
 from healthboard.plan import Plan, build_plan
 from healthboard.prober.engine import ProbeEngine
 from healthboard.recent import RecentChecks
@@ -90,7 +91,9 @@ class Exporter:
         )
         self.sink = build_sink(config, plan, config_path or "<config>", self.metrics.own)
         self.status = StatusPoller(config, plan, self.metrics.own)
-        consumers = [self.metrics.probes, self.health, self.recent, TransitionLog()]
+        consumers: list = [self.metrics.probes, self.health, self.recent, TransitionLog()]
+        if config.otel_names:  # set at start: a reload doesn't add or drop metric families
+            consumers.append(OtelMetrics(self.metrics.own))
         if self.sink is not None:
             consumers.append(self.sink)
             self.status.listeners.append(self.sink.submit_status_event)

@@ -260,6 +260,7 @@ class Config(Strict):
     api_token: str | None = None  # bearer token for POST /-/reload and /api/targets/*; unset disables them
     monthly_budget_usd: float | None = Field(default=None, gt=0)
     quality_questions: list[QualityQuestion] | None = Field(default=None, min_length=1)  # default: healthboard/quality.py
+    otel_names: bool = False  # also export the OpenTelemetry GenAI client metrics (healthboard/metrics/otel.py)
     recent_checks: int = Field(default=1000, ge=10)
     health: HealthConfig = Field(default_factory=HealthConfig)
     prices: dict[str, Price] = Field(default_factory=dict)
