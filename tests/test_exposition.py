@@ -88,6 +88,7 @@ def reference_registry(n: int) -> CollectorRegistry:
     tps = Gauge("llm_probe_output_tokens_per_second", "", labels, registry=registry)
     gap = Gauge("llm_probe_stream_max_gap_seconds", "", labels, registry=registry)
     Gauge("llm_quality_score_recent", "", labels, registry=registry)  # no quality check among these records
+    Gauge("llm_probe_served_model_mismatch", "", labels, registry=registry)  # no reply named a model here
     evidence: dict[str, Evidence] = {}
     for target, record, consecutive_failures, outage in records(n):
         label_values = target.labels

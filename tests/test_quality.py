@@ -58,3 +58,19 @@ async def test_right_answers_score_100_and_wrong_ones_0_without_failing(sim: Sim
     text = metrics.render().decode()
     line = next(line for line in text.splitlines() if line.startswith("llm_quality_score_recent{"))
     assert float(line.split()[-1]) == pytest.approx(80.0)  # the last five: 100, 100, 100, 100, 0
+
+
+async def test_the_served_model_is_recorded_and_a_different_one_flagged(sim: Sim) -> None:
+    target = quality_target(sim.url, "openai")
+    metrics = Metrics()
+    metrics.probes.add_target(target)
+    async with ProbeEngine() as engine:
+        same = await engine.probe(target)
+        assert same.served_model == target.model
+        metrics.probes.observe(same)
+        assert 'llm_probe_served_model_mismatch{provider="p",model="gpt-4o-mini",region="default",check="quality"} 0.0' in metrics.render().decode()
+        sim.script("latency: 1ms\nrules:\n  - serve_model: gpt-3.5-turbo\n")
+        other = await engine.probe(target)
+    metrics.probes.observe(other)
+    assert other.ok and other.served_model == "gpt-3.5-turbo"
+    assert 'llm_probe_served_model_mismatch{provider="p",model="gpt-4o-mini",region="default",check="quality"} 1.0' in metrics.render().decode()

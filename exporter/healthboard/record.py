@@ -77,6 +77,7 @@ class CheckRecord:
     tokens_per_s: float | None = None  # stream checks: output tokens per second after the first token
     max_gap_ms: float | None = None  # stream checks: the longest wait between two events after the first token
     quality_score: int | None = None  # quality checks: 0-100 for the answer to a known-answer question
+    served_model: str | None = None  # the model the provider says answered (``response.model``)
     id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
@@ -105,6 +106,7 @@ class CheckRecord:
             "phases_ms": {k: round(v * 1000, 3) for k, v in self.phases.items()},
             "scheduled": self.scheduled,
             "cost_usd": self.cost_usd,
+            "served_model": self.served_model,
             **({"ttft_ms": _round(self.ttft_ms), "tokens_per_s": _round(self.tokens_per_s), "max_gap_ms": _round(self.max_gap_ms)}
                if self.check == "stream" else {}),
             **({"quality_score": self.quality_score} if self.check == "quality" else {}),

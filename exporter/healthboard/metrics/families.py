@@ -72,4 +72,7 @@ TARGET_FAMILIES = (
            optional=True),
     Family("llm_quality_score_recent", GAUGE, "Quality checks: mean score (0-100) of the last 5 known-answer questions." + SOURCE,
            optional=True),
+    Family("llm_probe_served_model_mismatch", GAUGE,
+           "1 when the model the provider says answered is not the one asked for (nor a dated snapshot of it), 0 when it is; last reply." + SOURCE,
+           optional=True),
 )

@@ -16,6 +16,7 @@ from healthboard.events import Event, Probed, TargetAdded, TargetPaused, TargetR
 from healthboard.metrics.families import DURATION_BUCKETS, LABELS, PHASE_BUCKETS, RATELIMIT_RESOURCES, TARGET_FAMILIES, TTFT_BUCKETS
 from healthboard.metrics.store import TargetSeries
 from healthboard.evidence import Progress
+from healthboard.prober.base import same_model_family
 from healthboard.record import PHASES, CheckRecord, ErrorType
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ class ProbeMetrics:
         self._ttft, self._tps, self._gap = at["llm_probe_ttft_seconds"], at["llm_probe_output_tokens_per_second"], at["llm_probe_stream_max_gap_seconds"]
         self._ttft_width = self.series.family("llm_probe_ttft_seconds").stride
         self._quality = at["llm_quality_score_recent"]
+        self._mismatch = at["llm_probe_served_model_mismatch"]
         self._scores: dict[str, collections.deque[int]] = {}  # quality checks: the last QUALITY_WINDOW scores
         self._error_index = {e: i for i, e in enumerate(ErrorType)}
         self._other = self._error_index[ErrorType.OTHER]
@@ -135,6 +137,8 @@ class ProbeMetrics:
             v[self._tps] = record.tokens_per_s
         if record.max_gap_ms is not None:
             v[self._gap] = record.max_gap_ms / 1000
+        if record.served_model is not None:
+            v[self._mismatch] = 0.0 if same_model_family(record.model, record.served_model) else 1.0
         if record.quality_score is not None:
             scores = self._scores.setdefault(record.target_id, collections.deque(maxlen=QUALITY_WINDOW))
             scores.append(record.quality_score)

@@ -68,7 +68,8 @@ class AnthropicWire(WireFormat):
             message = payload.get("message") if isinstance(payload.get("message"), dict) else {}
             usage = message.get("usage") if isinstance(message.get("usage"), dict) else {}
             return StreamPart(input_tokens=as_int(usage.get("input_tokens")),
-                              request_id=message.get("id") if isinstance(message.get("id"), str) else None)
+                              request_id=message.get("id") if isinstance(message.get("id"), str) else None,
+                              served_model=message.get("model") if isinstance(message.get("model"), str) else None)
         if kind == "content_block_delta":
             delta = payload.get("delta") if isinstance(payload.get("delta"), dict) else {}
             return StreamPart(text=str(delta.get("text") or "") if delta.get("type") == "text_delta" else "")
@@ -83,7 +84,9 @@ class AnthropicWire(WireFormat):
             return Verdict(False, ErrorType.INVALID_RESPONSE, "2xx reply is not a message with content")
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
         text = "".join(str(b.get("text") or "") for b in data["content"] if isinstance(b, dict) and b.get("type") == "text")
-        return Verdict(True, input_tokens=as_int(usage.get("input_tokens")), output_tokens=as_int(usage.get("output_tokens")), text=text)
+        model = data.get("model")
+        return Verdict(True, input_tokens=as_int(usage.get("input_tokens")), output_tokens=as_int(usage.get("output_tokens")), text=text,
+                       served_model=model if isinstance(model, str) and model else None)
 
     def error_type(self, status: int, data: dict[str, Any], headers: Mapping[str, str]) -> ErrorType:
         error = data.get("error") if isinstance(data.get("error"), dict) else {}

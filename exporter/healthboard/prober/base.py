@@ -47,6 +47,7 @@ class Verdict:
     request_id: str | None = None
     retry_after: float | None = None  # seconds the body asks us to wait (Gemini's RetryInfo); headers win
     text: str | None = None  # the answer's text (quality checks score it)
+    served_model: str | None = None  # the model the provider says answered (response.model, Gemini's modelVersion)
 
 
 @dataclasses.dataclass(slots=True)
@@ -60,6 +61,14 @@ class StreamPart:
     output_tokens: int | None = None
     error: tuple[ErrorType, str] | None = None  # an error reported inside the stream
     request_id: str | None = None
+    served_model: str | None = None
+
+
+def same_model_family(requested: str, served: str) -> bool:
+    """Whether the model that answered is the one asked for: the same name, or one a dated snapshot or version of
+    the other (gpt-4o-mini → gpt-4o-mini-2024-07-18, gemini-2.0-flash → gemini-2.0-flash-001), "models/" aside."""
+    a, b = requested.removeprefix("models/").lower(), served.removeprefix("models/").lower()
+    return a == b or b.startswith(a + "-") or a.startswith(b + "-") or b.startswith(a + "@")
 
 
 #: Phrases of billing exhaustion any upstream may relay inside another error's message (LiteLLM turns an

@@ -307,6 +307,7 @@ class ProbeEngine:
             record.retry_after = verdict.retry_after  # e.g. Gemini's RetryInfo, when no Retry-After header came
         record.input_tokens = verdict.input_tokens
         record.output_tokens = verdict.output_tokens
+        record.served_model = short(verdict.served_model)[:128] if verdict.served_model else None
         if question is not None and verdict.ok:  # a wrong answer is a quality signal, never a failure
             record.quality_score = quality.score(verdict.text, question.answer)
         record.cost_usd = cost_usd(target.price, verdict.input_tokens, verdict.output_tokens)
@@ -381,7 +382,7 @@ def read_stream(wire: WireFormat, body: bytes, headers: Any, stamps: Stamps, rec
     content_times: list[float] = []
     event_times: list[float] = []
     contents = 0
-    finish = input_tokens = output_tokens = request_id = None
+    finish = input_tokens = output_tokens = request_id = served_model = None
     ended = False
     verdict: Verdict | None = None
     try:
@@ -392,6 +393,7 @@ def read_stream(wire: WireFormat, body: bytes, headers: Any, stamps: Stamps, rec
             part = wire.read_event(event.event if event.event != "message" else "", data)
             event_times.append(now[0])
             request_id = request_id or part.request_id
+            served_model = served_model or part.served_model
             if part.text:
                 contents += 1
                 content_times.append(now[0])
@@ -431,6 +433,7 @@ def read_stream(wire: WireFormat, body: bytes, headers: Any, stamps: Stamps, rec
     if verdict.message:
         verdict.message = short(verdict.message)
     verdict.request_id = request_id_from(headers) or (short(request_id)[:128] if request_id else None)
+    verdict.served_model = served_model
     return verdict
 
 

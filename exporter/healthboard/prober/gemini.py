@@ -74,7 +74,8 @@ class GeminiWire(WireFormat):
             error = payload["error"]
             status = error.get("code") if isinstance(error.get("code"), int) else 500
             return StreamPart(error=(self.error_type(status, payload, {}), str(error.get("message") or "error frame")))
-        part = StreamPart(request_id=payload.get("responseId") if isinstance(payload.get("responseId"), str) else None)
+        part = StreamPart(request_id=payload.get("responseId") if isinstance(payload.get("responseId"), str) else None,
+                          served_model=payload.get("modelVersion") if isinstance(payload.get("modelVersion"), str) else None)
         candidates = payload.get("candidates")
         if isinstance(candidates, list) and candidates and isinstance(candidates[0], dict):
             content = candidates[0].get("content") if isinstance(candidates[0].get("content"), dict) else {}
@@ -114,7 +115,9 @@ class GeminiWire(WireFormat):
         content = candidates[0].get("content") if isinstance(candidates[0], dict) and isinstance(candidates[0].get("content"), dict) else {}
         parts = content.get("parts") if isinstance(content.get("parts"), list) else []
         text = "".join(str(p.get("text") or "") for p in parts if isinstance(p, dict) and not p.get("thought"))
-        return Verdict(True, input_tokens=as_int(usage.get("promptTokenCount")), output_tokens=output, text=text)
+        version = data.get("modelVersion")
+        return Verdict(True, input_tokens=as_int(usage.get("promptTokenCount")), output_tokens=output, text=text,
+                       served_model=version if isinstance(version, str) and version else None)
 
     def error_type(self, status: int, data: dict[str, Any], headers: Mapping[str, str]) -> ErrorType:
         error = data.get("error") if isinstance(data.get("error"), dict) else {}

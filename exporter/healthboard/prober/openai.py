@@ -71,6 +71,8 @@ class OpenAIWire(WireFormat):
         }
         if target.temperature is not None and not REASONING_MODEL.match(target.model):  # reasoning models refuse it
             payload["temperature"] = target.temperature
+        if REASONING_MODEL.match(target.model):  # the least thinking the model allows: the cap is for the answer
+            payload["reasoning_effort"] = "minimal" if target.model.startswith("gpt-5") else "low"
         return payload
 
     def build_request(self, target: Target) -> Request:
@@ -117,7 +119,7 @@ class OpenAIWire(WireFormat):
         if chunk.get("error"):
             error = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
             return StreamPart(error=(self.error_type(500, {"error": error}, {}), str(error.get("message") or "error event")))
-        part = StreamPart(request_id=chunk.get("id") if isinstance(chunk.get("id"), str) else None)
+        part = StreamPart(request_id=chunk.get("id") if isinstance(chunk.get("id"), str) else None, served_model=_text(chunk.get("model")))
         choices = chunk.get("choices")
         if isinstance(choices, list) and choices and isinstance(choices[0], dict):
             delta = choices[0].get("delta") if isinstance(choices[0].get("delta"), dict) else {}
@@ -138,7 +140,7 @@ class OpenAIWire(WireFormat):
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
         content = message.get("content")
         return Verdict(True, input_tokens=as_int(usage.get("prompt_tokens")), output_tokens=as_int(usage.get("completion_tokens")),
-                       text=content if isinstance(content, str) else None)
+                       text=content if isinstance(content, str) else None, served_model=_text(data.get("model")))
 
     def error_type(self, status: int, data: dict[str, Any], headers: Mapping[str, str]) -> ErrorType:
         error = data.get("error") if isinstance(data.get("error"), dict) else {}
@@ -173,3 +175,7 @@ class AzureOpenAIWire(OpenAIWire):
         payload = self.payload(target)
         del payload["model"]
         return json_request(url, headers, payload)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -91,6 +91,7 @@ class Rule(Strict):
     retry_after: Duration = 2.0
     hang_for: Duration = 60.0
     trickle_interval: Duration = 0.5
+    serve_model: str | None = None  # answer as this model (a provider serving another model than the one asked for)
     first_token: Latency | None = None  # streams: from the response headers to the first content token
     chunk_interval: Duration | None = None  # streams: between content tokens
 

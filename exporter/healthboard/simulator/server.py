@@ -136,6 +136,8 @@ class Simulator:
         return await self._answer(request, wire, call, outcome, rule)
 
     async def _answer(self, request: web.Request, wire: SimWire, call: Call, outcome: str, rule: Rule | None) -> web.StreamResponse:
+        if rule is not None and rule.serve_model:
+            call.model = rule.serve_model
         hang_for = rule.hang_for if rule else 60.0
         if outcome == "hang":
             await asyncio.sleep(hang_for)  # bounded; cancelled when the client gives up
