@@ -94,3 +94,21 @@ async def test_stream_metrics_appear_for_stream_targets_only(sim: Sim) -> None:
     assert 'llm_probe_ttft_seconds_count{provider="p",model="gpt-4o-mini",region="default",check="stream"} 1.0' in text
     assert 'llm_probe_output_tokens_per_second{provider="p",model="gpt-4o-mini",region="default",check="stream"}' in text
     assert 'check="chat"' in text and 'llm_probe_ttft_seconds_count{provider="p",model="gpt-4o-mini",region="default",check="chat"}' not in text
+
+
+async def test_reasoning_models_get_the_least_effort_and_an_empty_answer_is_not_an_outage(sim: Sim) -> None:
+    """A reasoning model spends a one-token cap thinking: the probe asks for the least effort, and an answer with
+    no text (the budget went to reasoning) is a success, never an outage."""
+    import json
+
+    from healthboard.prober import WIRE_FORMATS
+
+    sim.script("latency: 1ms\n")
+    base, key, _, _ = KIND_EXAMPLES["openai"]
+    for model, effort in (("o4-mini", "low"), ("gpt-5-mini", "minimal")):
+        target = build_plan(parse_config(
+            f"providers:\n  - {{name: p, kind: openai, base_url: '{base.format(url=sim.url)}', api_key: {key}, models: [{model}]}}\n", "t", {}), {}).targets[0]
+        assert json.loads(WIRE_FORMATS["openai"].build_request(target).body)["reasoning_effort"] == effort
+        async with ProbeEngine() as engine:
+            record = await engine.probe(target)
+        assert record.ok and record.error_type is None, record

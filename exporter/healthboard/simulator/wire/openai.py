@@ -86,6 +86,13 @@ class OpenAISim(SimWire):
                     "max_tokens",
                 )
             )
+        effort = body.get("reasoning_effort")
+        if effort is not None and not REASONING.match(str(model)):
+            raise Rejected(_error(400, "Unsupported parameter: 'reasoning_effort' is not supported with this model.",
+                                  "invalid_request_error", "unsupported_parameter", "reasoning_effort"))
+        if effort is not None and effort not in ("minimal", "low", "medium", "high"):
+            raise Rejected(_error(400, f"Invalid value: '{effort}'. Supported values are: 'minimal', 'low', 'medium', and 'high'.",
+                                  "invalid_request_error", "invalid_value", "reasoning_effort"))
         if known_models is not None and model not in known_models:
             if deployment is not None:
                 raise Rejected(
