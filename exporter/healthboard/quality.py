@@ -51,3 +51,30 @@ def score(answer: str | None, expected: str) -> int:
 def answer_for(prompt: str) -> str | None:
     """The built-in answer of a built-in question (the simulator answers with it), else None."""
     return next((q.answer for q in BUILT_IN if q.prompt == prompt), None)
+
+
+#: The function of ``tools`` checks: the model must call it, with arguments that parse to {"city": "Paris"}.
+TOOL_NAME = "get_weather"
+TOOL_DESCRIPTION = "Get the current weather in a city."
+TOOL_PARAMETERS = {"type": "object", "properties": {"city": {"type": "string", "description": "The city name"}}, "required": ["city"]}
+TOOL_PROMPT = "What is the weather in Paris right now? Use the get_weather tool."
+TOOL_ARGUMENTS = {"city": "Paris"}
+
+
+def judge_tool_call(name: str | None, arguments: object) -> str | None:
+    """None when the call is the expected one; else what is wrong with it. ``arguments``: a JSON text (OpenAI,
+    Cohere) or an object (Anthropic, Gemini)."""
+    import json
+
+    if name is None:
+        return "the reply has no tool call"
+    if name != TOOL_NAME:
+        return f"the model called {name!r}, not {TOOL_NAME!r}"
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments)
+        except ValueError as exc:
+            return f"the tool call's arguments don't parse as JSON: {exc}"
+    if not isinstance(arguments, dict) or not isinstance(arguments.get("city"), str) or not arguments["city"]:
+        return f"the tool call's arguments lack the required city: {str(arguments)[:80]}"
+    return None

@@ -46,9 +46,9 @@ PHASES = ("dns", "connect", "tls", "ttfb", "transfer")
 #: The kinds of check a model can run (``check:`` in the config). ``chat``: one non-streaming call with a tiny
 #: output cap (is it up?). ``stream``: a streamed call that measures time to first token, output speed and
 #: the longest gap between chunks (what an application feels). ``quality``: a known-answer question, scored
-#: 0-100 (healthboard/quality.py). ``embeddings``: one short input; the vector must be finite, not all zeros, of
+#: 0-100 (healthboard/quality.py). ``tools``: one forced function call whose arguments must parse. ``embeddings``: one short input; the vector must be finite, not all zeros, of
 #: the configured dimension.
-CHECKS = ("chat", "stream", "quality", "embeddings")
+CHECKS = ("chat", "stream", "quality", "tools", "embeddings")
 
 
 @dataclasses.dataclass(slots=True)

@@ -95,6 +95,7 @@ CHECK_DEFAULTS: dict[str, dict[str, Any]] = {
     "stream": {"interval": 300.0, "max_tokens": 16},
     "quality": {"interval": 900.0, "max_tokens": 8},  # the answers are a word or a number
     "embeddings": {"interval": 900.0},
+    "tools": {"interval": 900.0, "max_tokens": 48},  # room for the call's arguments
 }
 
 

@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, TYPE_CHECKING
 
+from healthboard.quality import TOOL_DESCRIPTION, TOOL_NAME, TOOL_PARAMETERS, TOOL_PROMPT
 from healthboard.prober.base import Request, StreamPart, Verdict, WireFormat, as_int, json_request
 from healthboard.record import ErrorType
 
@@ -46,6 +47,22 @@ class AnthropicWire(WireFormat):
         if target.temperature is not None:
             payload["temperature"] = target.temperature
         return json_request(f"{target.base_url}/v1/messages", headers, payload)
+
+    checks = ("chat", "stream", "quality", "tools")
+
+    def build_tools_request(self, target: Target) -> Request:
+        request = self.build_request(target)
+        payload = {**json.loads(request.body), "messages": [{"role": "user", "content": TOOL_PROMPT}],
+                   "tools": [{"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "input_schema": TOOL_PARAMETERS}],
+                   "tool_choice": {"type": "tool", "name": TOOL_NAME}}
+        request.body = json.dumps(payload, separators=(",", ":")).encode()
+        return request
+
+    def tool_call(self, data: dict[str, Any]) -> tuple[str | None, object]:
+        for block in data.get("content") or []:
+            if isinstance(block, dict) and block.get("type") == "tool_use":
+                return block.get("name"), block.get("input")
+        return None, None
 
     def build_stream_request(self, target: Target) -> Request:
         request = self.build_request(target)

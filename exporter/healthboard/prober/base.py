@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any, TYPE_CHECKING
 
 from healthboard.options import Options
+from healthboard.quality import judge_tool_call
 from healthboard.record import ErrorType
 from healthboard.secrets import scrub
 
@@ -172,7 +173,7 @@ class WireFormat:
     provider_options: type[Options] = Options
     model_options: type[Options] = Options
     #: The check kinds this format can run (healthboard/record.py CHECKS); the config accepts only these.
-    checks: tuple[str, ...] = ("chat", "stream", "quality")
+    checks: tuple[str, ...] = ("chat", "stream", "quality", "tools")
     #: header name → (resource, "limit" | "remaining") for rate-limit headroom gauges
     ratelimit_headers: Mapping[str, tuple[str, str]] = {}
 
@@ -216,6 +217,25 @@ class WireFormat:
 
     def embedding_tokens(self, data: dict[str, Any]) -> int | None:
         return None
+
+    # -- tools: one forced function call (healthboard/quality.py: TOOL_*) ------------------------------
+
+    def build_tools_request(self, target: Target) -> Request:
+        raise NotImplementedError
+
+    def tool_call(self, data: dict[str, Any]) -> tuple[str | None, object]:
+        """(function name, arguments as sent) of the reply's first tool call; (None, None) when it has none."""
+        raise NotImplementedError
+
+    def judge_tools(self, reply: Reply) -> Verdict:
+        verdict = self.judge(reply)
+        if not verdict.ok:
+            return verdict
+        data = decode_json(reply.body)
+        problem = judge_tool_call(*self.tool_call(data)) if isinstance(data, dict) else "the reply is not JSON"
+        if problem is not None:
+            verdict.ok, verdict.error_type, verdict.message = False, ErrorType.INVALID_RESPONSE, short(problem)
+        return verdict
 
     def read_event(self, event: str, data: str) -> StreamPart:
         """One server-sent event of a streamed reply: ``event`` is its ``event:`` field ("" when absent), ``data``

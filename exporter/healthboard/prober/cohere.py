@@ -10,6 +10,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, TYPE_CHECKING
 
+from healthboard.quality import TOOL_DESCRIPTION, TOOL_NAME, TOOL_PARAMETERS, TOOL_PROMPT
 from healthboard.prober.base import Request, StreamPart, Verdict, WireFormat, as_int, json_request
 from healthboard.record import ErrorType
 
@@ -32,7 +33,22 @@ class CohereWire(WireFormat):
             payload["temperature"] = target.temperature
         return json_request(f"{target.base_url}/v2/chat", headers, payload)
 
-    checks = ("chat", "stream", "quality", "embeddings")
+    checks = ("chat", "stream", "quality", "tools", "embeddings")
+
+    def build_tools_request(self, target: Target) -> Request:
+        request = self.build_request(target)
+        payload = {**json.loads(request.body), "messages": [{"role": "user", "content": TOOL_PROMPT}],
+                   "tools": [{"type": "function", "function": {"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "parameters": TOOL_PARAMETERS}}],
+                   "tool_choice": "REQUIRED"}
+        request.body = json.dumps(payload, separators=(",", ":")).encode()
+        return request
+
+    def tool_call(self, data: dict[str, Any]) -> tuple[str | None, object]:
+        message = data.get("message") if isinstance(data.get("message"), dict) else {}
+        calls = message.get("tool_calls")
+        if not isinstance(calls, list) or not calls or not isinstance(calls[0], dict) or not isinstance(calls[0].get("function"), dict):
+            return None, None
+        return calls[0]["function"].get("name"), calls[0]["function"].get("arguments")
 
     def build_embeddings_request(self, target: Target) -> Request:
         headers = {"Authorization": f"Bearer {target.api_key.reveal()}", **target.headers}

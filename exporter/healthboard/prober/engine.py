@@ -239,6 +239,8 @@ class ProbeEngine:
             request = wire.build_stream_request(target)
         elif embeds:
             request = wire.build_embeddings_request(target)
+        elif target.check == "tools":
+            request = wire.build_tools_request(target)
         else:
             request = wire.build_request(target)
         stamps = Stamps(https=request.url.startswith("https:"), arrivals=[] if streamed else None)
@@ -295,6 +297,8 @@ class ProbeEngine:
             return record
         elif embeds:
             verdict = wire.judge_embeddings(Reply(status or 0, headers, body), target.dimensions)
+        elif target.check == "tools":
+            verdict = wire.judge_tools(Reply(status or 0, headers, body))
         else:
             verdict = wire.judge(Reply(status or 0, headers, body))
         record.ok = verdict.ok

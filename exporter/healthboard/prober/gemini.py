@@ -19,6 +19,7 @@ from urllib.parse import quote
 from pydantic import Field
 
 from healthboard.options import Options
+from healthboard.quality import TOOL_DESCRIPTION, TOOL_NAME, TOOL_PARAMETERS, TOOL_PROMPT
 from healthboard.prober.base import Request, StreamPart, Verdict, WireFormat, as_int, json_request, relayed_quota
 from healthboard.record import ErrorType
 
@@ -44,7 +45,23 @@ class GeminiWire(WireFormat):
     kind = "gemini"
     model_options = GeminiModelOptions
 
-    checks = ("chat", "stream", "quality", "embeddings")
+    checks = ("chat", "stream", "quality", "tools", "embeddings")
+
+    def build_tools_request(self, target: Target) -> Request:
+        request = self.build_request(target)
+        payload = {**json.loads(request.body), "contents": [{"role": "user", "parts": [{"text": TOOL_PROMPT}]}],
+                   "tools": [{"functionDeclarations": [{"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "parameters": TOOL_PARAMETERS}]}],
+                   "toolConfig": {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [TOOL_NAME]}}}
+        request.body = json.dumps(payload, separators=(",", ":")).encode()
+        return request
+
+    def tool_call(self, data: dict[str, Any]) -> tuple[str | None, object]:
+        candidates = data.get("candidates") if isinstance(data.get("candidates"), list) else []
+        content = candidates[0].get("content") if candidates and isinstance(candidates[0], dict) else None
+        for part in (content.get("parts") or []) if isinstance(content, dict) else []:
+            if isinstance(part, dict) and isinstance(part.get("functionCall"), dict):
+                return part["functionCall"].get("name"), part["functionCall"].get("args")
+        return None, None
 
     def build_embeddings_request(self, target: Target) -> Request:
         payload: dict[str, Any] = {"content": {"parts": [{"text": target.prompt}]}}

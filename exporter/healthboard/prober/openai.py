@@ -18,6 +18,7 @@ from urllib.parse import quote
 from pydantic import Field, field_validator
 
 from healthboard.options import Options
+from healthboard.quality import TOOL_DESCRIPTION, TOOL_NAME, TOOL_PARAMETERS, TOOL_PROMPT
 from healthboard.prober.base import Request, StreamPart, Verdict, WireFormat, as_int, json_request, relayed_quota
 from healthboard.record import ErrorType
 
@@ -79,7 +80,23 @@ class OpenAIWire(WireFormat):
         headers = {"Authorization": f"Bearer {target.api_key.reveal()}", **target.headers}
         return json_request(f"{target.base_url}/chat/completions", headers, self.payload(target))
 
-    checks = ("chat", "stream", "quality", "embeddings")
+    checks = ("chat", "stream", "quality", "tools", "embeddings")
+
+    def build_tools_request(self, target: Target) -> Request:
+        request = self.build_request(target)  # Azure's too
+        payload = {**json.loads(request.body), "messages": [{"role": "user", "content": TOOL_PROMPT}],
+                   "tools": [{"type": "function", "function": {"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "parameters": TOOL_PARAMETERS}}],
+                   "tool_choice": {"type": "function", "function": {"name": TOOL_NAME}}}
+        request.body = json.dumps(payload, separators=(",", ":")).encode()
+        return request
+
+    def tool_call(self, data: dict[str, Any]) -> tuple[str | None, object]:
+        choices = data.get("choices") if isinstance(data.get("choices"), list) else []
+        message = choices[0].get("message") if choices and isinstance(choices[0], dict) else None
+        calls = message.get("tool_calls") if isinstance(message, dict) else None
+        if not isinstance(calls, list) or not calls or not isinstance(calls[0], dict) or not isinstance(calls[0].get("function"), dict):
+            return None, None
+        return calls[0]["function"].get("name"), calls[0]["function"].get("arguments")
 
     def build_embeddings_request(self, target: Target) -> Request:
         chat = self.build_request(target)  # Azure's too: its URL (…/chat/completions) and headers

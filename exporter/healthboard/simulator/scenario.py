@@ -21,12 +21,12 @@ from healthboard.simulator.status import StatusPageScript
 FaultName = Literal[
     "unauthorized", "forbidden", "rate_limit", "quota", "payment_required", "spend_limit", "gateway_quota", "server_error",
     "unavailable", "overloaded", "not_found", "error_envelope", "malformed_json", "oversized", "empty", "hang", "trickle", "reset",
-    "stream_stall", "stream_cut", "stream_error", "wrong_answer", "bad_embedding",
+    "stream_stall", "stream_cut", "stream_error", "wrong_answer", "bad_embedding", "bad_tool_args",
 ]
 Outcome = Literal[
     "ok", "unauthorized", "forbidden", "rate_limit", "quota", "payment_required", "spend_limit", "gateway_quota", "server_error",
     "unavailable", "overloaded", "not_found", "error_envelope", "malformed_json", "oversized", "empty", "hang", "trickle", "reset",
-    "stream_stall", "stream_cut", "stream_error", "wrong_answer", "bad_embedding",
+    "stream_stall", "stream_cut", "stream_error", "wrong_answer", "bad_embedding", "bad_tool_args",
 ]
 #: Faults of a streamed answer (SIMULATOR.md): a stall of ``hang_for`` halfway, the connection closed halfway, an
 #: error event halfway. A request that isn't streamed gets an ordinary answer instead.

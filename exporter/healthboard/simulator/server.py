@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import socket
@@ -159,11 +160,15 @@ class Simulator:
             size = dimensions_of(call)
             vectors = [[0.0] * size if outcome == "bad_embedding" else embedding(text, size) for text in call.inputs]
             return self._send(wire.embed_success(call, vectors), wire, call.kind)
+        tool = wire.tool_name(call) if call.operation == "chat" and not call.stream else None
+        if tool and (outcome in ("ok", "empty", "wrong_answer", "bad_tool_args", "bad_embedding") or outcome in STREAM_FAULTS):
+            arguments = '{"city": "Par' if outcome == "bad_tool_args" else json.dumps({"city": "Paris"})
+            return self._send(wire.tool_success(call, tool, arguments), wire, call.kind)
         text = {"empty": "", "wrong_answer": self.scenario.wrong_text}.get(outcome) if outcome in ("empty", "wrong_answer") else (
             answer_for(call.prompt) or self.scenario.reply_text)  # the built-in quality questions get their right answer
         if call.stream and (outcome in ("ok", "empty", "wrong_answer") or outcome in STREAM_FAULTS):
             return await self._stream(request, wire, call, outcome, text, rule)
-        if outcome in ("ok", "empty", "wrong_answer", "bad_embedding") or outcome in STREAM_FAULTS:
+        if outcome in ("ok", "empty", "wrong_answer", "bad_embedding", "bad_tool_args") or outcome in STREAM_FAULTS:
             return self._send(wire.success(call, text), wire, call.kind)
         return self._send(wire.fault(outcome, call, rule.retry_after if rule else 2.0), wire, call.kind)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from aiohttp import web
 
 from healthboard.simulator.wire.base import Call, Rejected, Reply, SimWire, json_body, random_id, sse
@@ -88,6 +90,20 @@ class AnthropicSim(SimWire):
 
     def stream_error(self, call: Call) -> bytes:
         return sse({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}, "error")
+
+    def tool_name(self, call: Call) -> str | None:
+        tools = call.body.get("tools")
+        return tools[0].get("name") if isinstance(tools, list) and tools and isinstance(tools[0], dict) else None
+
+    def tool_success(self, call: Call, name: str, arguments: str) -> Reply:
+        reply = self.success(call, "")
+        try:
+            parsed: object = json.loads(arguments)
+        except ValueError:
+            parsed = arguments  # a broken call (the bad_tool_args fault): Anthropic's input is an object; this one isn't
+        reply.body["content"] = [{"type": "tool_use", "id": "toolu_01" + call.sim_id[:22], "name": name, "input": parsed}]
+        reply.body["stop_reason"] = "tool_use"
+        return reply
 
     def success(self, call: Call, text: str) -> Reply:
         return Reply(

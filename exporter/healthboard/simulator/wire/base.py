@@ -134,6 +134,16 @@ class SimWire:
     def embed_success(self, call: Call, vectors: list[list[float]]) -> Reply:
         raise NotImplementedError
 
+    # -- tool calls: a request with tools gets a call of the first one --------------------------------
+
+    def tool_name(self, call: Call) -> str | None:
+        """The first function the request offers, or None when it offers none."""
+        raise NotImplementedError
+
+    def tool_success(self, call: Call, name: str, arguments: str) -> Reply:
+        """A reply calling ``name`` with ``arguments`` (JSON text, possibly broken on purpose)."""
+        raise NotImplementedError
+
     def headers_for(self, reply: Reply, kind: str) -> dict[str, str]:
         """The reply's headers: the kind's common ones, then the reply's own."""
         return {**self.common_headers(), **reply.headers}

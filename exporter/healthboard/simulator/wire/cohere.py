@@ -95,6 +95,18 @@ class CohereSim(SimWire):
             "response_type": "embeddings_by_type",
         })
 
+    def tool_name(self, call: Call) -> str | None:
+        tools = call.body.get("tools")
+        first = tools[0] if isinstance(tools, list) and tools and isinstance(tools[0], dict) else {}
+        return (first.get("function") or {}).get("name") if isinstance(first.get("function"), dict) else None
+
+    def tool_success(self, call: Call, name: str, arguments: str) -> Reply:
+        reply = self.success(call, "")
+        reply.body["message"] = {"role": "assistant", "tool_plan": "I will call the tool.",
+                                 "tool_calls": [{"id": name + "_" + call.sim_id[:8], "type": "function", "function": {"name": name, "arguments": arguments}}]}
+        reply.body["finish_reason"] = "TOOL_CALL"
+        return reply
+
     def success(self, call: Call, text: str) -> Reply:
         return Reply(
             200,

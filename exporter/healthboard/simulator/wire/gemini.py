@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from aiohttp import web
@@ -141,6 +142,22 @@ class GeminiSim(SimWire):
         if call.body.get("_action") == "embedContent":
             return Reply(200, {"embedding": {"values": vectors[0]}})
         return Reply(200, {"embeddings": [{"values": v} for v in vectors]})
+
+    def tool_name(self, call: Call) -> str | None:
+        tools = call.body.get("tools")
+        first = tools[0] if isinstance(tools, list) and tools and isinstance(tools[0], dict) else {}
+        declarations = _field(first, "functionDeclarations") or []
+        return declarations[0].get("name") if isinstance(declarations, list) and declarations and isinstance(declarations[0], dict) else None
+
+    def tool_success(self, call: Call, name: str, arguments: str) -> Reply:
+        reply = self.success(call, "")
+        try:
+            parsed: object = json.loads(arguments)
+        except ValueError:
+            parsed = arguments
+        reply.body["candidates"][0]["content"] = {"parts": [{"functionCall": {"name": name, "args": parsed}}], "role": "model"}
+        reply.body["candidates"][0]["finishReason"] = "STOP"
+        return reply
 
     def success(self, call: Call, text: str) -> Reply:
         candidate: dict[str, object] = {"content": {"parts": [{"text": text}] if text else [], "role": "model"}, "finishReason": "MAX_TOKENS", "index": 0}

@@ -195,6 +195,20 @@ class OpenAISim(SimWire):
         tokens = sum(len(text.split()) + 1 for text in call.inputs)
         return Reply(200, {"object": "list", "data": data, "model": call.model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
+    def tool_name(self, call: Call) -> str | None:
+        tools = call.body.get("tools")
+        first = tools[0] if isinstance(tools, list) and tools and isinstance(tools[0], dict) else {}
+        return (first.get("function") or {}).get("name") if isinstance(first.get("function"), dict) else None
+
+    def tool_success(self, call: Call, name: str, arguments: str) -> Reply:
+        reply = self.success(call, "")
+        choice = reply.body["choices"][0]
+        choice["message"] = {"role": "assistant", "content": None, "refusal": None, "annotations": [],
+                             "tool_calls": [{"id": "call_" + call.sim_id[:24], "type": "function", "function": {"name": name, "arguments": arguments}}]}
+        choice["finish_reason"] = "tool_calls"
+        reply.body["usage"].update(completion_tokens=10, total_tokens=18)  # the call's name and arguments
+        return reply
+
     def success(self, call: Call, text: str) -> Reply:
         reasoning = bool(REASONING.match(call.model))
         content = "" if reasoning else text  # a reasoning model capped at one token spends it thinking
