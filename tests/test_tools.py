@@ -68,3 +68,20 @@ async def test_the_sdks_read_the_simulated_tool_calls(sim: Sim) -> None:
     chat = await co.chat(model="command-r7b-12-2024", messages=[{"role": "user", "content": "weather?"}],  # type: ignore[arg-type]
                          tools=[{"type": "function", "function": {"name": "get_weather", "parameters": schema}}], request_options={"max_retries": 0})
     assert chat.finish_reason == "TOOL_CALL" and json.loads(chat.message.tool_calls[0].function.arguments) == {"city": "Paris"}  # type: ignore[index, union-attr, arg-type]
+
+
+@pytest.mark.parametrize("kind", list(KIND_EXAMPLES))
+async def test_vision_checks_send_the_image_and_score_the_answer(sim: Sim, kind: str) -> None:
+    from healthboard.quality import VISION_IMAGE
+
+    base, key, model, options = KIND_EXAMPLES[kind]
+    text = (f"timeout: 3s\nproviders:\n  - name: p\n    kind: {kind}\n    base_url: {base.format(url=sim.url)}\n    api_key: {key}\n"
+            + (f"    {options}\n" if options else "") + f"    models: [{{name: {model}, check: vision}}]\n")
+    target = build_plan(parse_config(text, "t", {}), {}).targets[0]
+    assert VISION_IMAGE.startswith(b"\x89PNG") and len(VISION_IMAGE) < 400
+    async with ProbeEngine() as engine:
+        record = await engine.probe(target)
+        assert record.ok and record.quality_score == 100, record
+        sim.script("latency: 1ms\nrules:\n  - faults: {wrong_answer: 1.0}\n")
+        wrong = await engine.probe(target)
+    assert wrong.ok and wrong.quality_score == 0

@@ -49,8 +49,9 @@ def score(answer: str | None, expected: str) -> int:
 
 
 def answer_for(prompt: str) -> str | None:
-    """The built-in answer of a built-in question (the simulator answers with it), else None."""
-    return next((q.answer for q in BUILT_IN if q.prompt == prompt), None)
+    """The built-in answer of a built-in question, the vision question's included (the simulator answers with
+    it), else None."""
+    return next((q.answer for q in (*BUILT_IN, VISION_QUESTION) if q.prompt == prompt), None)
 
 
 #: The function of ``tools`` checks: the model must call it, with arguments that parse to {"city": "Paris"}.
@@ -78,3 +79,22 @@ def judge_tool_call(name: str | None, arguments: object) -> str | None:
     if not isinstance(arguments, dict) or not isinstance(arguments.get("city"), str) or not arguments["city"]:
         return f"the tool call's arguments lack the required city: {str(arguments)[:80]}"
     return None
+
+
+def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A solid-colour PNG, built here so no binary file ships: a few hundred bytes."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    raw = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+
+
+#: The image of ``vision`` checks (32x32, solid red) and its question; the answer is scored like a quality check.
+VISION_IMAGE = _png(32, 32, (220, 20, 30))
+VISION_MEDIA_TYPE = "image/png"
+VISION_QUESTION = Question("What colour is this image? Reply with one word.", "red")

@@ -46,9 +46,10 @@ PHASES = ("dns", "connect", "tls", "ttfb", "transfer")
 #: The kinds of check a model can run (``check:`` in the config). ``chat``: one non-streaming call with a tiny
 #: output cap (is it up?). ``stream``: a streamed call that measures time to first token, output speed and
 #: the longest gap between chunks (what an application feels). ``quality``: a known-answer question, scored
-#: 0-100 (healthboard/quality.py). ``tools``: one forced function call whose arguments must parse. ``embeddings``: one short input; the vector must be finite, not all zeros, of
+#: 0-100 (healthboard/quality.py). ``tools``: one forced function call whose arguments must parse. ``vision``: a built-in image and a question about it,
+#: scored like ``quality``. ``embeddings``: one short input; the vector must be finite, not all zeros, of
 #: the configured dimension.
-CHECKS = ("chat", "stream", "quality", "tools", "embeddings")
+CHECKS = ("chat", "stream", "quality", "tools", "vision", "embeddings")
 
 
 @dataclasses.dataclass(slots=True)
@@ -109,7 +110,7 @@ class CheckRecord:
             "served_model": self.served_model,
             **({"ttft_ms": _round(self.ttft_ms), "tokens_per_s": _round(self.tokens_per_s), "max_gap_ms": _round(self.max_gap_ms)}
                if self.check == "stream" else {}),
-            **({"quality_score": self.quality_score} if self.check == "quality" else {}),
+            **({"quality_score": self.quality_score} if self.check in ("quality", "vision") else {}),
         }
 
 

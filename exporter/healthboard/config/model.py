@@ -96,6 +96,7 @@ CHECK_DEFAULTS: dict[str, dict[str, Any]] = {
     "quality": {"interval": 900.0, "max_tokens": 8},  # the answers are a word or a number
     "embeddings": {"interval": 900.0},
     "tools": {"interval": 900.0, "max_tokens": 48},  # room for the call's arguments
+    "vision": {"interval": 900.0, "max_tokens": 8},
 }
 
 

@@ -9,11 +9,13 @@ quota. The ``request-id`` header is the request id (the body's ``request_id`` wh
 
 from __future__ import annotations
 
+import base64
+
 import json
 from collections.abc import Mapping
 from typing import Any, TYPE_CHECKING
 
-from healthboard.quality import TOOL_DESCRIPTION, TOOL_NAME, TOOL_PARAMETERS, TOOL_PROMPT
+from healthboard.quality import TOOL_DESCRIPTION, TOOL_NAME, TOOL_PARAMETERS, TOOL_PROMPT, VISION_IMAGE, VISION_MEDIA_TYPE, VISION_QUESTION
 from healthboard.prober.base import Request, StreamPart, Verdict, WireFormat, as_int, json_request
 from healthboard.record import ErrorType
 
@@ -48,7 +50,7 @@ class AnthropicWire(WireFormat):
             payload["temperature"] = target.temperature
         return json_request(f"{target.base_url}/v1/messages", headers, payload)
 
-    checks = ("chat", "stream", "quality", "tools")
+    checks = ("chat", "stream", "quality", "tools", "vision")
 
     def build_tools_request(self, target: Target) -> Request:
         request = self.build_request(target)
@@ -56,6 +58,13 @@ class AnthropicWire(WireFormat):
                    "tools": [{"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "input_schema": TOOL_PARAMETERS}],
                    "tool_choice": {"type": "tool", "name": TOOL_NAME}}
         request.body = json.dumps(payload, separators=(",", ":")).encode()
+        return request
+
+    def build_vision_request(self, target: Target) -> Request:
+        request = self.build_request(target)
+        content = [{"type": "image", "source": {"type": "base64", "media_type": VISION_MEDIA_TYPE, "data": base64.b64encode(VISION_IMAGE).decode()}},
+                   {"type": "text", "text": VISION_QUESTION.prompt}]
+        request.body = json.dumps({**json.loads(request.body), "messages": [{"role": "user", "content": content}]}, separators=(",", ":")).encode()
         return request
 
     def tool_call(self, data: dict[str, Any]) -> tuple[str | None, object]:

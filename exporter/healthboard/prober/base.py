@@ -173,7 +173,7 @@ class WireFormat:
     provider_options: type[Options] = Options
     model_options: type[Options] = Options
     #: The check kinds this format can run (healthboard/record.py CHECKS); the config accepts only these.
-    checks: tuple[str, ...] = ("chat", "stream", "quality", "tools")
+    checks: tuple[str, ...] = ("chat", "stream", "quality", "tools", "vision")
     #: header name → (resource, "limit" | "remaining") for rate-limit headroom gauges
     ratelimit_headers: Mapping[str, tuple[str, str]] = {}
 
@@ -217,6 +217,10 @@ class WireFormat:
 
     def embedding_tokens(self, data: dict[str, Any]) -> int | None:
         return None
+
+    def build_vision_request(self, target: Target) -> Request:
+        """``check: vision``: the built-in image (healthboard/quality.py) and its question, in one user message."""
+        raise NotImplementedError
 
     # -- tools: one forced function call (healthboard/quality.py: TOOL_*) ------------------------------
 

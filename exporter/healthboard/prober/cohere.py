@@ -6,11 +6,13 @@ Errors are ``{"id": "...", "message": "..."}``; 402 is payment/billing (quota); 
 
 from __future__ import annotations
 
+import base64
+
 import json
 from collections.abc import Mapping
 from typing import Any, TYPE_CHECKING
 
-from healthboard.quality import TOOL_DESCRIPTION, TOOL_NAME, TOOL_PARAMETERS, TOOL_PROMPT
+from healthboard.quality import TOOL_DESCRIPTION, TOOL_NAME, TOOL_PARAMETERS, TOOL_PROMPT, VISION_IMAGE, VISION_MEDIA_TYPE, VISION_QUESTION
 from healthboard.prober.base import Request, StreamPart, Verdict, WireFormat, as_int, json_request
 from healthboard.record import ErrorType
 
@@ -33,7 +35,7 @@ class CohereWire(WireFormat):
             payload["temperature"] = target.temperature
         return json_request(f"{target.base_url}/v2/chat", headers, payload)
 
-    checks = ("chat", "stream", "quality", "tools", "embeddings")
+    checks = ("chat", "stream", "quality", "tools", "vision", "embeddings")
 
     def build_tools_request(self, target: Target) -> Request:
         request = self.build_request(target)
@@ -41,6 +43,13 @@ class CohereWire(WireFormat):
                    "tools": [{"type": "function", "function": {"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "parameters": TOOL_PARAMETERS}}],
                    "tool_choice": "REQUIRED"}
         request.body = json.dumps(payload, separators=(",", ":")).encode()
+        return request
+
+    def build_vision_request(self, target: Target) -> Request:
+        request = self.build_request(target)
+        image = f"data:{VISION_MEDIA_TYPE};base64,{base64.b64encode(VISION_IMAGE).decode()}"
+        content = [{"type": "text", "text": VISION_QUESTION.prompt}, {"type": "image_url", "image_url": {"url": image}}]
+        request.body = json.dumps({**json.loads(request.body), "messages": [{"role": "user", "content": content}]}, separators=(",", ":")).encode()
         return request
 
     def tool_call(self, data: dict[str, Any]) -> tuple[str | None, object]:

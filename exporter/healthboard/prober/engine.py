@@ -241,6 +241,9 @@ class ProbeEngine:
             request = wire.build_embeddings_request(target)
         elif target.check == "tools":
             request = wire.build_tools_request(target)
+        elif target.check == "vision":
+            request = wire.build_vision_request(target)
+            question = quality.VISION_QUESTION
         else:
             request = wire.build_request(target)
         stamps = Stamps(https=request.url.startswith("https:"), arrivals=[] if streamed else None)

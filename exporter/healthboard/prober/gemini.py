@@ -10,6 +10,8 @@ RESOURCE_EXHAUSTED "prepayment credits are depleted" (a 429 in its older form). 
 
 from __future__ import annotations
 
+import base64
+
 import json
 import re
 from collections.abc import Mapping
@@ -19,7 +21,7 @@ from urllib.parse import quote
 from pydantic import Field
 
 from healthboard.options import Options
-from healthboard.quality import TOOL_DESCRIPTION, TOOL_NAME, TOOL_PARAMETERS, TOOL_PROMPT
+from healthboard.quality import TOOL_DESCRIPTION, TOOL_NAME, TOOL_PARAMETERS, TOOL_PROMPT, VISION_IMAGE, VISION_MEDIA_TYPE, VISION_QUESTION
 from healthboard.prober.base import Request, StreamPart, Verdict, WireFormat, as_int, json_request, relayed_quota
 from healthboard.record import ErrorType
 
@@ -45,7 +47,7 @@ class GeminiWire(WireFormat):
     kind = "gemini"
     model_options = GeminiModelOptions
 
-    checks = ("chat", "stream", "quality", "tools", "embeddings")
+    checks = ("chat", "stream", "quality", "tools", "vision", "embeddings")
 
     def build_tools_request(self, target: Target) -> Request:
         request = self.build_request(target)
@@ -53,6 +55,12 @@ class GeminiWire(WireFormat):
                    "tools": [{"functionDeclarations": [{"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "parameters": TOOL_PARAMETERS}]}],
                    "toolConfig": {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [TOOL_NAME]}}}
         request.body = json.dumps(payload, separators=(",", ":")).encode()
+        return request
+
+    def build_vision_request(self, target: Target) -> Request:
+        request = self.build_request(target)
+        parts = [{"inlineData": {"mimeType": VISION_MEDIA_TYPE, "data": base64.b64encode(VISION_IMAGE).decode()}}, {"text": VISION_QUESTION.prompt}]
+        request.body = json.dumps({**json.loads(request.body), "contents": [{"role": "user", "parts": parts}]}, separators=(",", ":")).encode()
         return request
 
     def tool_call(self, data: dict[str, Any]) -> tuple[str | None, object]:

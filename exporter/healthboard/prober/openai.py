@@ -9,6 +9,8 @@ turns ``insufficient_quota`` into a 429 ``throttling_error``).
 
 from __future__ import annotations
 
+import base64
+
 import json
 import re
 from collections.abc import Mapping
@@ -18,7 +20,7 @@ from urllib.parse import quote
 from pydantic import Field, field_validator
 
 from healthboard.options import Options
-from healthboard.quality import TOOL_DESCRIPTION, TOOL_NAME, TOOL_PARAMETERS, TOOL_PROMPT
+from healthboard.quality import TOOL_DESCRIPTION, TOOL_NAME, TOOL_PARAMETERS, TOOL_PROMPT, VISION_IMAGE, VISION_MEDIA_TYPE, VISION_QUESTION
 from healthboard.prober.base import Request, StreamPart, Verdict, WireFormat, as_int, json_request, relayed_quota
 from healthboard.record import ErrorType
 
@@ -80,7 +82,7 @@ class OpenAIWire(WireFormat):
         headers = {"Authorization": f"Bearer {target.api_key.reveal()}", **target.headers}
         return json_request(f"{target.base_url}/chat/completions", headers, self.payload(target))
 
-    checks = ("chat", "stream", "quality", "tools", "embeddings")
+    checks = ("chat", "stream", "quality", "tools", "vision", "embeddings")
 
     def build_tools_request(self, target: Target) -> Request:
         request = self.build_request(target)  # Azure's too
@@ -88,6 +90,13 @@ class OpenAIWire(WireFormat):
                    "tools": [{"type": "function", "function": {"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "parameters": TOOL_PARAMETERS}}],
                    "tool_choice": {"type": "function", "function": {"name": TOOL_NAME}}}
         request.body = json.dumps(payload, separators=(",", ":")).encode()
+        return request
+
+    def build_vision_request(self, target: Target) -> Request:
+        request = self.build_request(target)  # Azure's too
+        image = f"data:{VISION_MEDIA_TYPE};base64,{base64.b64encode(VISION_IMAGE).decode()}"
+        content = [{"type": "text", "text": VISION_QUESTION.prompt}, {"type": "image_url", "image_url": {"url": image}}]
+        request.body = json.dumps({**json.loads(request.body), "messages": [{"role": "user", "content": content}]}, separators=(",", ":")).encode()
         return request
 
     def tool_call(self, data: dict[str, Any]) -> tuple[str | None, object]:

@@ -6,7 +6,7 @@ import json
 
 from aiohttp import web
 
-from healthboard.simulator.wire.base import Call, Rejected, Reply, SimWire, json_body, random_id, sse
+from healthboard.simulator.wire.base import text_of, Call, Rejected, Reply, SimWire, json_body, random_id, sse
 
 
 def _error(status: int, type_: str, message: str, **extra: object) -> Reply:
@@ -46,7 +46,7 @@ class AnthropicSim(SimWire):
         if known_models is not None and model not in known_models:
             raise Rejected(_error(404, "not_found_error", f"model: {model}"))
         messages = body["messages"] if isinstance(body["messages"], list) and body["messages"] else [{}]
-        prompt = str(messages[-1].get("content", "")) if isinstance(messages[-1], dict) else ""
+        prompt = text_of(messages[-1].get("content")) if isinstance(messages[-1], dict) else ""
         return Call(self.kind, model, "", prompt, body["max_tokens"], body, stream=body.get("stream") is True)
 
     def common_headers(self) -> dict[str, str]:

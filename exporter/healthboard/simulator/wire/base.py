@@ -177,3 +177,12 @@ def sse(data: Any, event: str | None = None) -> bytes:
     """One server-sent event: an optional ``event:`` line and a ``data:`` line, then a blank line."""
     text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
     return ((f"event: {event}\n" if event else "") + f"data: {text}\n\n").encode()
+
+
+def text_of(content: Any) -> str:
+    """A message's text: a string, or the text parts of a list of content parts (images and the rest skipped)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(part.get("text") or "") for part in content if isinstance(part, dict) and ("text" in part))
+    return ""

@@ -6,7 +6,7 @@ import uuid
 
 from aiohttp import web
 
-from healthboard.simulator.wire.base import Call, Rejected, Reply, SimWire, json_body, sse
+from healthboard.simulator.wire.base import text_of, Call, Rejected, Reply, SimWire, json_body, sse
 
 
 def _error(status: int, message: str) -> Reply:
@@ -38,7 +38,7 @@ class CohereSim(SimWire):
         if known_models is not None and model not in known_models:
             raise Rejected(_error(404, f"model '{model}' not found, make sure the correct model ID was used and that you have access to the model."))
         last = body["messages"][-1] if isinstance(body["messages"], list) else {}
-        prompt = str(last.get("content", "")) if isinstance(last, dict) else ""
+        prompt = text_of(last.get("content")) if isinstance(last, dict) else ""
         limit = body.get("max_tokens", 4096)
         return Call(self.kind, model, "", prompt, int(limit) if isinstance(limit, int) else 4096, body, stream=body.get("stream") is True)
 

@@ -7,7 +7,7 @@ import re
 
 from aiohttp import web
 
-from healthboard.simulator.wire.base import Call, Rejected, Reply, SimWire, json_body, sse
+from healthboard.simulator.wire.base import text_of, Call, Rejected, Reply, SimWire, json_body, sse
 
 STATUS_NAMES = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
 THINKING_ONLY = re.compile(r"^gemini-2\.5-pro")
@@ -83,7 +83,7 @@ class GeminiSim(SimWire):
         if isinstance(thinking, dict) and _field(thinking, "thinkingBudget") == 0 and THINKING_ONLY.match(model):
             raise Rejected(_error(400, "Budget 0 is invalid. This model only works in thinking mode."))
         parts = body["contents"][-1].get("parts", [{}]) if isinstance(body["contents"], list) else [{}]
-        prompt = str(parts[0].get("text", "")) if parts and isinstance(parts[0], dict) else ""
+        prompt = text_of(parts) if isinstance(parts, list) else ""
         limit = _field(generation, "maxOutputTokens") if isinstance(generation, dict) else None
         limit = 8192 if limit is None else limit
         return Call(self.kind, model, "", prompt, int(limit) if isinstance(limit, int) else 8192, body,

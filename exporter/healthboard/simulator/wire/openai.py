@@ -10,7 +10,7 @@ import uuid
 
 from aiohttp import web
 
-from healthboard.simulator.wire.base import Call, Rejected, Reply, SimWire, json_body, mask_key, random_id, sse
+from healthboard.simulator.wire.base import text_of, Call, Rejected, Reply, SimWire, json_body, mask_key, random_id, sse
 
 REASONING = re.compile(r"^(o\d+(-|$)|gpt-5)")
 
@@ -103,7 +103,7 @@ class OpenAISim(SimWire):
             )
         limit = body.get("max_completion_tokens", body.get("max_tokens", 16))
         messages = body.get("messages") or [{}]
-        prompt = str(messages[-1].get("content", "")) if isinstance(messages[-1], dict) else ""
+        prompt = text_of(messages[-1].get("content")) if isinstance(messages[-1], dict) else ""
         kind = "azure-openai" if deployment is not None else self.kind
         if body.get("stream_options") is not None and body.get("stream") is not True:
             raise Rejected(_error(400, "The 'stream_options' parameter is only allowed when 'stream' is enabled.", "invalid_request_error",
