@@ -191,6 +191,17 @@ def health() -> dict[str, Any]:
     b.add("timeseries", "Longest gap between stream events", [prom(f"llm_probe_stream_max_gap_seconds{{{SEL}}}", "{{provider}}/{{model}} {{region}}")],
           unit="s", w=8, h=8, description="A stream that stalls mid-answer shows here before it times out.")
 
+    b.row("Quality and capabilities")
+    b.add("timeseries", "Answer quality (mean of the last 5 known-answer checks)", [prom(
+        f"llm_quality_score_recent{{{SEL}}}", "{{provider}}/{{model}} {{check}}")],
+        unit="short", w=12, h=8, defaults={"min": 0, "max": 100},
+        description="quality and vision checks: 100 = the expected answer, 0 = a wrong one (LLMQualityScoreLow under 70).")
+    b.add("table", "Capability checks: last result", [prom(
+        f'llm_probe_success{{{SEL},check=~"stream|quality|tools|vision|embeddings"}}', instant=True, fmt="table")],
+        unit="none", w=12, h=8, description="1: the last stream, tool call, image question or embedding worked; 0: it failed (/api/checks says why).",
+        defaults={"mappings": [{"type": "value", "options": {"0": {"text": "failing", "color": "red"}, "1": {"text": "ok", "color": "green"}}}]},
+        transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True, "__name__": True, "job": True, "instance": True}}}])
+
     b.row("Probing and cost")
     b.add("timeseries", "Effective probe interval (backoff, budget)", [prom(f"llm_probe_interval_seconds{{{SEL}}}", "{{provider}}/{{model}} {{region}}")],
           unit="s", w=8, h=8, description="Configured interval, doubled per 429 (backoff) and stretched by the monthly budget.")

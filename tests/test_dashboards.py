@@ -129,7 +129,8 @@ timeout: 500ms
 recheck_interval: 1s
 providers:
   - {{name: openai, kind: openai, base_url: {url}/v1, api_key: sk-e2e-openai-0123456789,
-      models: [gpt-4o-mini, {{name: gpt-4o-mini, check: stream, interval: 2s, max_tokens: 6}}]}}
+      models: [gpt-4o-mini, {{name: gpt-4o-mini, check: stream, interval: 2s, max_tokens: 6}}, {{name: gpt-4o-mini, check: quality, interval: 2s}},
+               {{name: gpt-4o-mini, check: tools, interval: 3s}}, {{name: text-embedding-3-small, check: embeddings, interval: 3s}}]}}
   - {{name: anthropic, kind: anthropic, base_url: {url}, api_key: sk-ant-e2e-0123456789, models: [claude-3-haiku-20240307]}}
   - {{name: google, kind: gemini, base_url: {url}, api_key: AIzaE2eKey0123456789abcdefghij, models: [gemini-2.0-flash]}}
   - {{name: cohere, kind: cohere, base_url: {url}, api_key: co-e2e-0123456789, models: [command-r7b-12-2024]}}
