@@ -89,6 +89,7 @@ def reference_registry(n: int) -> CollectorRegistry:
     gap = Gauge("llm_probe_stream_max_gap_seconds", "", labels, registry=registry)
     Gauge("llm_quality_score_recent", "", labels, registry=registry)  # no quality check among these records
     Gauge("llm_probe_served_model_mismatch", "", labels, registry=registry)  # no reply named a model here
+    deprecated = Gauge("llm_probe_model_deprecated", "", labels, registry=registry)
     evidence: dict[str, Evidence] = {}
     for target, record, consecutive_failures, outage in records(n):
         label_values = target.labels
@@ -133,6 +134,8 @@ def reference_registry(n: int) -> CollectorRegistry:
         tokens.labels(*label_values, "output").inc(record.output_tokens)
         cost.labels(*label_values).inc(record.cost_usd)
         remaining.labels(*label_values, "requests").set(record.ratelimit["remaining_requests"])
+        if record.http_status is not None:
+            deprecated.labels(*label_values).set(0)
         if record.ttft_ms is not None:
             ttft.labels(*label_values).observe(record.ttft_ms / 1000)
             tps.labels(*label_values).set(record.tokens_per_s)

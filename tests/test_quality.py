@@ -74,3 +74,18 @@ async def test_the_served_model_is_recorded_and_a_different_one_flagged(sim: Sim
     metrics.probes.observe(other)
     assert other.ok and other.served_model == "gpt-3.5-turbo"
     assert 'llm_probe_served_model_mismatch{provider="p",model="gpt-4o-mini",region="default",check="quality"} 1.0' in metrics.render().decode()
+
+
+async def test_retirement_is_noticed_from_headers_and_from_a_retired_models_404(sim: Sim) -> None:
+    target = quality_target(sim.url, "openai")
+    metrics = Metrics()
+    metrics.probes.add_target(target)
+    async with ProbeEngine() as engine:
+        sim.script("latency: 1ms\nrules:\n  - sunset: 2026-12-31\n")
+        announced = await engine.probe(target)
+        assert announced.ok and "Sunset Thu, 31 Dec 2026" in (announced.deprecation or "")
+        metrics.probes.observe(announced)
+        assert 'llm_probe_model_deprecated{provider="p",model="gpt-4o-mini",region="default",check="quality"} 1.0' in metrics.render().decode()
+        sim.script("latency: 1ms\nretired_models: [gpt-4o-mini]\n")
+        gone = await engine.probe(target)
+    assert gone.error_type is not None and gone.error_type.value == "not_found" and "has been deprecated" in (gone.deprecation or "")

@@ -79,6 +79,7 @@ class CheckRecord:
     max_gap_ms: float | None = None  # stream checks: the longest wait between two events after the first token
     quality_score: int | None = None  # quality checks: 0-100 for the answer to a known-answer question
     served_model: str | None = None  # the model the provider says answered (``response.model``)
+    deprecation: str | None = None  # what the reply says of the model's retirement (Sunset header, "has been deprecated")
     id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
@@ -108,6 +109,7 @@ class CheckRecord:
             "scheduled": self.scheduled,
             "cost_usd": self.cost_usd,
             "served_model": self.served_model,
+            "deprecation": self.deprecation,
             **({"ttft_ms": _round(self.ttft_ms), "tokens_per_s": _round(self.tokens_per_s), "max_gap_ms": _round(self.max_gap_ms)}
                if self.check == "stream" else {}),
             **({"quality_score": self.quality_score} if self.check in ("quality", "vision") else {}),

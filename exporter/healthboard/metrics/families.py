@@ -75,4 +75,7 @@ TARGET_FAMILIES = (
     Family("llm_probe_served_model_mismatch", GAUGE,
            "1 when the model the provider says answered is not the one asked for (nor a dated snapshot of it), 0 when it is; last reply." + SOURCE,
            optional=True),
+    Family("llm_probe_model_deprecated", GAUGE,
+           "1 when the last reply announced the model's retirement (Sunset or Deprecation header) or said it is gone; else 0." + SOURCE,
+           optional=True),
 )

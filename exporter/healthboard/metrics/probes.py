@@ -52,6 +52,7 @@ class ProbeMetrics:
         self._ttft_width = self.series.family("llm_probe_ttft_seconds").stride
         self._quality = at["llm_quality_score_recent"]
         self._mismatch = at["llm_probe_served_model_mismatch"]
+        self._deprecated = at["llm_probe_model_deprecated"]
         self._scores: dict[str, collections.deque[int]] = {}  # quality checks: the last QUALITY_WINDOW scores
         self._error_index = {e: i for i, e in enumerate(ErrorType)}
         self._other = self._error_index[ErrorType.OTHER]
@@ -137,6 +138,8 @@ class ProbeMetrics:
             v[self._tps] = record.tokens_per_s
         if record.max_gap_ms is not None:
             v[self._gap] = record.max_gap_ms / 1000
+        if record.http_status is not None:
+            v[self._deprecated] = 1.0 if record.deprecation else 0.0
         if record.served_model is not None:
             v[self._mismatch] = 0.0 if same_model_family(record.model, record.served_model) else 1.0
         if record.quality_score is not None:

@@ -65,6 +65,21 @@ class StreamPart:
     served_model: str | None = None
 
 
+#: Words with which providers say a model is gone, in a 404 or 410 (OpenAI: "has been deprecated").
+RETIREMENT_WORDS = ("deprecated", "retired", "decommissioned", "no longer available", "no longer supported", "has been shut down", "sunset")
+
+
+def deprecation_notice(status: int | None, headers: Mapping[str, str], message: str | None) -> str | None:
+    """What a reply says of the model's retirement: a ``Sunset`` (RFC 8594) or ``Deprecation`` (RFC 9745) header,
+    or a 404/410 whose message says the model is gone. None when it says nothing."""
+    sunset, deprecation = headers.get("Sunset"), headers.get("Deprecation")
+    if sunset or deprecation:
+        return short(f"retirement announced: {'Sunset ' + sunset if sunset else 'Deprecation ' + str(deprecation)}")
+    if status in (404, 410) and message and any(word in message.lower() for word in RETIREMENT_WORDS):
+        return short(f"retired: {message}")
+    return None
+
+
 def same_model_family(requested: str, served: str) -> bool:
     """Whether the model that answered is the one asked for: the same name, or one a dated snapshot or version of
     the other (gpt-4o-mini → gpt-4o-mini-2024-07-18, gemini-2.0-flash → gemini-2.0-flash-001), "models/" aside."""

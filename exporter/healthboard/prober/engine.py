@@ -30,7 +30,7 @@ from aiohttp.client_proto import ResponseHandler
 from healthboard import quality
 from healthboard.pricing import cost_usd
 from healthboard.prober import WIRE_FORMATS
-from healthboard.prober.base import Reply, Verdict, WireFormat, request_id_from, retry_after_seconds, short
+from healthboard.prober.base import Reply, Verdict, WireFormat, deprecation_notice, request_id_from, retry_after_seconds, short
 from healthboard.record import CheckRecord, ErrorType
 from healthboard.plan import Target
 
@@ -315,6 +315,7 @@ class ProbeEngine:
         record.input_tokens = verdict.input_tokens
         record.output_tokens = verdict.output_tokens
         record.served_model = short(verdict.served_model)[:128] if verdict.served_model else None
+        record.deprecation = deprecation_notice(status, headers, record.error_message)
         if question is not None and verdict.ok:  # a wrong answer is a quality signal, never a failure
             record.quality_score = quality.score(verdict.text, question.answer)
         record.cost_usd = cost_usd(target.price, verdict.input_tokens, verdict.output_tokens)

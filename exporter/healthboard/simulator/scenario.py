@@ -5,6 +5,7 @@ See docs/SIMULATOR.md for the format. Times are measured from simulator start (o
 
 from __future__ import annotations
 
+import datetime as dt
 import fnmatch
 import math
 import random
@@ -91,6 +92,7 @@ class Rule(Strict):
     retry_after: Duration = 2.0
     hang_for: Duration = 60.0
     trickle_interval: Duration = 0.5
+    sunset: dt.date | None = None  # announce the model's retirement on that day: Deprecation and Sunset headers
     serve_model: str | None = None  # answer as this model (a provider serving another model than the one asked for)
     first_token: Latency | None = None  # streams: from the response headers to the first content token
     chunk_interval: Duration | None = None  # streams: between content tokens

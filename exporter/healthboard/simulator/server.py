@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import datetime as dt
+import email.utils
 import json
 import logging
 import random
@@ -126,12 +129,15 @@ class Simulator:
             call = await wire.validate(request, self.scenario.known_models(kind_hint))
             if self.scenario.is_retired(call.model):
                 call.key = key
-                raise Rejected(wire.fault("not_found", call, 0))
+                raise Rejected(wire.retired(call))
         except Rejected as rejected:
             return self._send(rejected.reply, wire, kind_hint)
         call.key = key
         prefix = request.match_info.get("prefix")
         outcome, latency, rule = self.decide(call.kind, call.model, prefix)
+        if rule is not None and rule.sunset is not None:  # this request's task only (a contextvar)
+            when = email.utils.format_datetime(dt.datetime.combine(rule.sunset, dt.time(), dt.timezone.utc), usegmt=True)
+            _SUNSET.set({"Deprecation": f"@{int(time.time()) - 86400}", "Sunset": when})
         self.requests[(call.kind, call.model, outcome)] += 1
         await hold(latency.sample(self.rng))
         return await self._answer(request, wire, call, outcome, rule)
@@ -209,6 +215,9 @@ class Simulator:
 
     def _send(self, reply: Reply, wire: SimWire, kind: str | None = None) -> web.Response:
         headers = wire.headers_for(reply, kind or wire.kind)
+        sunset = _SUNSET.get()
+        if sunset is not None:  # a rule announcing the model's retirement (RFC 9745 Deprecation, RFC 8594 Sunset)
+            headers.update(sunset)
         headers.setdefault("content-type", "application/json")
         return web.Response(status=reply.status, body=reply.encode(), headers=headers)
 
@@ -228,6 +237,8 @@ class Simulator:
         await response.write_eof()
         return response
 
+
+_SUNSET: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("sim_sunset", default=None)
 
 #: Words a streamed answer goes on with after the scripted reply text, one token each.
 _FILLER = ("the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "probes", "keep", "time")

@@ -108,6 +108,10 @@ class SimWire:
     def fault(self, name: str, call: Call, retry_after: float) -> Reply:
         raise NotImplementedError
 
+    def retired(self, call: Call) -> Reply:
+        """The reply to a retired model: the kind's not-found error unless it words retirement its own way."""
+        return self.fault("not_found", call, 0)
+
     def common_headers(self) -> dict[str, str]:
         return {}
 

@@ -195,6 +195,12 @@ class OpenAISim(SimWire):
         tokens = sum(len(text.split()) + 1 for text in call.inputs)
         return Reply(200, {"object": "list", "data": data, "model": call.model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
+    def retired(self, call: Call) -> Reply:
+        if call.kind == "azure-openai":
+            return self.fault("not_found", call, 0)
+        return _error(404, f"The model `{call.model}` has been deprecated, learn more here: https://platform.openai.com/docs/deprecations",
+                      "invalid_request_error", "model_not_found")
+
     def tool_name(self, call: Call) -> str | None:
         tools = call.body.get("tools")
         first = tools[0] if isinstance(tools, list) and tools and isinstance(tools[0], dict) else {}
