@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any, TYPE_CHECKING
 
 from healthboard.quality import TOOL_DESCRIPTION, TOOL_NAME, TOOL_PARAMETERS, TOOL_PROMPT, VISION_IMAGE, VISION_MEDIA_TYPE, VISION_QUESTION
-from healthboard.prober.base import Request, StreamPart, Verdict, WireFormat, as_int, json_request
+from healthboard.prober.base import Request, StreamPart, with_body, Verdict, WireFormat, as_int, json_request
 from healthboard.record import ErrorType
 
 if TYPE_CHECKING:
@@ -53,19 +53,15 @@ class AnthropicWire(WireFormat):
     checks = ("chat", "stream", "quality", "tools", "vision")
 
     def build_tools_request(self, target: Target) -> Request:
-        request = self.build_request(target)
-        payload = {**json.loads(request.body), "messages": [{"role": "user", "content": TOOL_PROMPT}],
+        return with_body(self.build_request(target), {"messages": [{"role": "user", "content": TOOL_PROMPT}],
                    "tools": [{"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "input_schema": TOOL_PARAMETERS}],
-                   "tool_choice": {"type": "tool", "name": TOOL_NAME}}
-        request.body = json.dumps(payload, separators=(",", ":")).encode()
-        return request
+                   "tool_choice": {"type": "tool", "name": TOOL_NAME}})
 
     def build_vision_request(self, target: Target) -> Request:
         request = self.build_request(target)
         content = [{"type": "image", "source": {"type": "base64", "media_type": VISION_MEDIA_TYPE, "data": base64.b64encode(VISION_IMAGE).decode()}},
                    {"type": "text", "text": VISION_QUESTION.prompt}]
-        request.body = json.dumps({**json.loads(request.body), "messages": [{"role": "user", "content": content}]}, separators=(",", ":")).encode()
-        return request
+        return with_body(request, {"messages": [{"role": "user", "content": content}]})
 
     def tool_call(self, data: dict[str, Any]) -> tuple[str | None, object]:
         for block in data.get("content") or []:
@@ -74,10 +70,7 @@ class AnthropicWire(WireFormat):
         return None, None
 
     def build_stream_request(self, target: Target) -> Request:
-        request = self.build_request(target)
-        request.body = json.dumps({**json.loads(request.body), "stream": True}, separators=(",", ":")).encode()
-        request.headers["Accept"] = "text/event-stream"
-        return request
+        return with_body(self.build_request(target), {"stream": True}, accept="text/event-stream")
 
     def read_event(self, event: str, data: str) -> StreamPart:
         """Named events: message_start (id, input usage), content_block_delta (text_delta), message_delta

@@ -106,6 +106,14 @@ def json_request(url: str, headers: dict[str, str], payload: dict[str, Any]) -> 
     return Request("POST", url, headers, json.dumps(payload, separators=(",", ":")).encode())
 
 
+def with_body(request: Request, fields: dict[str, Any], accept: str | None = None) -> Request:
+    """The request with ``fields`` set in its JSON body (a streamed, tool or vision variant of a call)."""
+    request.body = json.dumps({**json.loads(request.body), **fields}, separators=(",", ":")).encode()
+    if accept:
+        request.headers["Accept"] = accept
+    return request
+
+
 def decode_json(body: bytes) -> Any:
     """The parsed body, or None when it isn't JSON."""
     try:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, TYPE_CHECKING
 
 from healthboard.quality import TOOL_DESCRIPTION, TOOL_NAME, TOOL_PARAMETERS, TOOL_PROMPT, VISION_IMAGE, VISION_MEDIA_TYPE, VISION_QUESTION
-from healthboard.prober.base import Request, StreamPart, Verdict, WireFormat, as_int, json_request
+from healthboard.prober.base import Request, StreamPart, with_body, Verdict, WireFormat, as_int, json_request
 from healthboard.record import ErrorType
 
 if TYPE_CHECKING:
@@ -38,19 +38,15 @@ class CohereWire(WireFormat):
     checks = ("chat", "stream", "quality", "tools", "vision", "embeddings")
 
     def build_tools_request(self, target: Target) -> Request:
-        request = self.build_request(target)
-        payload = {**json.loads(request.body), "messages": [{"role": "user", "content": TOOL_PROMPT}],
+        return with_body(self.build_request(target), {"messages": [{"role": "user", "content": TOOL_PROMPT}],
                    "tools": [{"type": "function", "function": {"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "parameters": TOOL_PARAMETERS}}],
-                   "tool_choice": "REQUIRED"}
-        request.body = json.dumps(payload, separators=(",", ":")).encode()
-        return request
+                   "tool_choice": "REQUIRED"})
 
     def build_vision_request(self, target: Target) -> Request:
         request = self.build_request(target)
         image = f"data:{VISION_MEDIA_TYPE};base64,{base64.b64encode(VISION_IMAGE).decode()}"
         content = [{"type": "text", "text": VISION_QUESTION.prompt}, {"type": "image_url", "image_url": {"url": image}}]
-        request.body = json.dumps({**json.loads(request.body), "messages": [{"role": "user", "content": content}]}, separators=(",", ":")).encode()
-        return request
+        return with_body(request, {"messages": [{"role": "user", "content": content}]})
 
     def tool_call(self, data: dict[str, Any]) -> tuple[str | None, object]:
         message = data.get("message") if isinstance(data.get("message"), dict) else {}
@@ -76,10 +72,7 @@ class CohereWire(WireFormat):
         return as_int(billed.get("input_tokens"))
 
     def build_stream_request(self, target: Target) -> Request:
-        request = self.build_request(target)
-        request.body = json.dumps({**json.loads(request.body), "stream": True}, separators=(",", ":")).encode()
-        request.headers["Accept"] = "text/event-stream"
-        return request
+        return with_body(self.build_request(target), {"stream": True}, accept="text/event-stream")
 
     def read_event(self, event: str, data: str) -> StreamPart:
         """Typed events: message-start (id), content-delta (delta.message.content.text), message-end (finish_reason,

@@ -22,7 +22,7 @@ from pydantic import Field
 
 from healthboard.options import Options
 from healthboard.quality import TOOL_DESCRIPTION, TOOL_NAME, TOOL_PARAMETERS, TOOL_PROMPT, VISION_IMAGE, VISION_MEDIA_TYPE, VISION_QUESTION
-from healthboard.prober.base import Request, StreamPart, Verdict, WireFormat, as_int, json_request, relayed_quota
+from healthboard.prober.base import Request, StreamPart, with_body, Verdict, WireFormat, as_int, json_request, relayed_quota
 from healthboard.record import ErrorType
 
 if TYPE_CHECKING:
@@ -50,18 +50,14 @@ class GeminiWire(WireFormat):
     checks = ("chat", "stream", "quality", "tools", "vision", "embeddings")
 
     def build_tools_request(self, target: Target) -> Request:
-        request = self.build_request(target)
-        payload = {**json.loads(request.body), "contents": [{"role": "user", "parts": [{"text": TOOL_PROMPT}]}],
+        return with_body(self.build_request(target), {"contents": [{"role": "user", "parts": [{"text": TOOL_PROMPT}]}],
                    "tools": [{"functionDeclarations": [{"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "parameters": TOOL_PARAMETERS}]}],
-                   "toolConfig": {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [TOOL_NAME]}}}
-        request.body = json.dumps(payload, separators=(",", ":")).encode()
-        return request
+                   "toolConfig": {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [TOOL_NAME]}}})
 
     def build_vision_request(self, target: Target) -> Request:
         request = self.build_request(target)
         parts = [{"inlineData": {"mimeType": VISION_MEDIA_TYPE, "data": base64.b64encode(VISION_IMAGE).decode()}}, {"text": VISION_QUESTION.prompt}]
-        request.body = json.dumps({**json.loads(request.body), "contents": [{"role": "user", "parts": parts}]}, separators=(",", ":")).encode()
-        return request
+        return with_body(request, {"contents": [{"role": "user", "parts": parts}]})
 
     def tool_call(self, data: dict[str, Any]) -> tuple[str | None, object]:
         candidates = data.get("candidates") if isinstance(data.get("candidates"), list) else []

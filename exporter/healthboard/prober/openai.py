@@ -21,7 +21,7 @@ from pydantic import Field, field_validator
 
 from healthboard.options import Options
 from healthboard.quality import TOOL_DESCRIPTION, TOOL_NAME, TOOL_PARAMETERS, TOOL_PROMPT, VISION_IMAGE, VISION_MEDIA_TYPE, VISION_QUESTION
-from healthboard.prober.base import Request, StreamPart, Verdict, WireFormat, as_int, json_request, relayed_quota
+from healthboard.prober.base import Request, StreamPart, with_body, Verdict, WireFormat, as_int, json_request, relayed_quota
 from healthboard.record import ErrorType
 
 if TYPE_CHECKING:
@@ -85,19 +85,15 @@ class OpenAIWire(WireFormat):
     checks = ("chat", "stream", "quality", "tools", "vision", "embeddings")
 
     def build_tools_request(self, target: Target) -> Request:
-        request = self.build_request(target)  # Azure's too
-        payload = {**json.loads(request.body), "messages": [{"role": "user", "content": TOOL_PROMPT}],
+        return with_body(self.build_request(target), {"messages": [{"role": "user", "content": TOOL_PROMPT}],
                    "tools": [{"type": "function", "function": {"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "parameters": TOOL_PARAMETERS}}],
-                   "tool_choice": {"type": "function", "function": {"name": TOOL_NAME}}}
-        request.body = json.dumps(payload, separators=(",", ":")).encode()
-        return request
+                   "tool_choice": {"type": "function", "function": {"name": TOOL_NAME}}})  # Azure's too
 
     def build_vision_request(self, target: Target) -> Request:
         request = self.build_request(target)  # Azure's too
         image = f"data:{VISION_MEDIA_TYPE};base64,{base64.b64encode(VISION_IMAGE).decode()}"
         content = [{"type": "text", "text": VISION_QUESTION.prompt}, {"type": "image_url", "image_url": {"url": image}}]
-        request.body = json.dumps({**json.loads(request.body), "messages": [{"role": "user", "content": content}]}, separators=(",", ":")).encode()
-        return request
+        return with_body(request, {"messages": [{"role": "user", "content": content}]})
 
     def tool_call(self, data: dict[str, Any]) -> tuple[str | None, object]:
         choices = data.get("choices") if isinstance(data.get("choices"), list) else []
@@ -128,11 +124,8 @@ class OpenAIWire(WireFormat):
         return as_int(usage.get("prompt_tokens"))
 
     def build_stream_request(self, target: Target) -> Request:
-        request = self.build_request(target)  # Azure's too: its URL and headers, no model in the body
-        payload = {**json.loads(request.body), "stream": True, "stream_options": {"include_usage": True}}
-        request.body = json.dumps(payload, separators=(",", ":")).encode()
-        request.headers["Accept"] = "text/event-stream"
-        return request
+        # Azure's too: its URL and headers, no model in the body
+        return with_body(self.build_request(target), {"stream": True, "stream_options": {"include_usage": True}}, accept="text/event-stream")
 
     def read_event(self, event: str, data: str) -> StreamPart:
         """``data: {chat.completion.chunk}`` frames, then ``data: [DONE]``; with ``include_usage`` the last chunk

@@ -190,3 +190,10 @@ def text_of(content: Any) -> str:
     if isinstance(content, list):
         return "".join(str(part.get("text") or "") for part in content if isinstance(part, dict) and ("text" in part))
     return ""
+
+
+def function_tool_name(call: Call) -> str | None:
+    """The first function of an OpenAI-style ``tools`` list (OpenAI, Cohere v2): ``[{type: function, function: {name}}]``."""
+    tools = call.body.get("tools")
+    first = tools[0] if isinstance(tools, list) and tools and isinstance(tools[0], dict) else {}
+    return (first.get("function") or {}).get("name") if isinstance(first.get("function"), dict) else None

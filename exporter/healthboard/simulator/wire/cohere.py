@@ -6,7 +6,7 @@ import uuid
 
 from aiohttp import web
 
-from healthboard.simulator.wire.base import text_of, Call, Rejected, Reply, SimWire, json_body, sse
+from healthboard.simulator.wire.base import function_tool_name, text_of, Call, Rejected, Reply, SimWire, json_body, sse
 
 
 def _error(status: int, message: str) -> Reply:
@@ -96,9 +96,7 @@ class CohereSim(SimWire):
         })
 
     def tool_name(self, call: Call) -> str | None:
-        tools = call.body.get("tools")
-        first = tools[0] if isinstance(tools, list) and tools and isinstance(tools[0], dict) else {}
-        return (first.get("function") or {}).get("name") if isinstance(first.get("function"), dict) else None
+        return function_tool_name(call)
 
     def tool_success(self, call: Call, name: str, arguments: str) -> Reply:
         reply = self.success(call, "")

@@ -10,7 +10,7 @@ import uuid
 
 from aiohttp import web
 
-from healthboard.simulator.wire.base import text_of, Call, Rejected, Reply, SimWire, json_body, mask_key, random_id, sse
+from healthboard.simulator.wire.base import function_tool_name, text_of, Call, Rejected, Reply, SimWire, json_body, mask_key, random_id, sse
 
 REASONING = re.compile(r"^(o\d+(-|$)|gpt-5)")
 
@@ -202,9 +202,7 @@ class OpenAISim(SimWire):
                       "invalid_request_error", "model_not_found")
 
     def tool_name(self, call: Call) -> str | None:
-        tools = call.body.get("tools")
-        first = tools[0] if isinstance(tools, list) and tools and isinstance(tools[0], dict) else {}
-        return (first.get("function") or {}).get("name") if isinstance(first.get("function"), dict) else None
+        return function_tool_name(call)
 
     def tool_success(self, call: Call, name: str, arguments: str) -> Reply:
         reply = self.success(call, "")
