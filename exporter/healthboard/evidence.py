@@ -132,8 +132,6 @@ DEFAULT_WINDOW_MAX = 120.0
 #: is decided on about 16 probes' evidence (docs/ALERTING.md); at 3 s they take under a minute.
 DEFAULT_RECHECK = 7.5
 DEFAULT_FAST = 3.0
-#: The share of the window a lone suspicious outcome is followed up for (next_recheck).
-SINGLE_SHARE = 0.5
 
 
 @dataclasses.dataclass(slots=True)
@@ -180,24 +178,19 @@ class Suspicion:
         self._times.clear()
 
     def next_recheck(self, now: float) -> float | None:
-        """When to probe again before the regular tick, or None (not suspicious, or re-checks disabled). A lone
-        suspicious outcome is followed up for half the window (an isolated failure needs less confirming: this
-        halves what background noise costs); a second one within the window extends it to the whole window at
-        the fast cadence."""
-        if self.recheck <= 0 or not self._times:
+        """When to probe again before the regular tick, or None (not suspicious, or re-checks disabled)."""
+        if self.recheck <= 0 or not self._times or now >= self._times[-1] + self.window:
             return None
         live = sum(1 for t in self._times if t > now - self.window)
-        horizon = self.window if live >= 2 else self.window * SINGLE_SHARE
-        if now >= self._times[-1] + horizon:
-            return None
         return now + (self.fast if live >= 2 and self.fast > 0 else self.recheck)
 
 
 #: For the cost estimate: the share of probes taken as opening a suspicion window at the ``recheck`` cadence.
 #: Calibrated on bench/alert_quality.py's month (1.5 % sporadic failures plus overloaded bursts, network blips,
-#: latency spikes and the month's incidents: +36 % probes at the default 7.5 s / 3 s re-checks, the fast
-#: cadence after a second failure included), so that the estimate equals what the bench measured:
-#: 1 + 0.030 x (120 s / 7.5 s - 120 s / 30 s) = 1.36.
+#: latency spikes and the month's incidents, the default 7.5 s / 3 s re-checks timed from each probe's start,
+#: the fast cadence after a second failure included), so that the estimate equals what the bench measured:
+#: 1 + 0.030 x (120 s / 7.5 s - 120 s / 30 s) = 1.36. With one region at 3 % background failures the
+#: overhead reaches about +70 % (docs/ALERTING.md).
 ASSUMED_SUSPICIOUS_SHARE = 0.030
 
 
@@ -206,6 +199,6 @@ def extra_probe_factor(interval: float, suspicion: Suspicion) -> float:
     keeps the target at ``recheck`` for a window instead of ``interval``."""
     if suspicion.recheck <= 0 or suspicion.recheck >= interval:
         return 1.0
-    window = suspicion.for_interval(interval).window * SINGLE_SHARE  # a lone suspicious outcome's follow-up
+    window = suspicion.for_interval(interval).window
     extra = window / suspicion.recheck - window / interval
     return 1.0 + ASSUMED_SUSPICIOUS_SHARE * max(0.0, extra)
