@@ -25,13 +25,12 @@ test: $(STAMP) system-deps
 bench: $(STAMP) system-deps
 	$(BIN)/python bench/probe_engine.py
 
-## bench-alerts: the full simulated month of bench/alert_quality.py (about 20 minutes), partial-outage detection over
-## 8 incidents of each kind and hard outages over 16 (10 days, about 8 minutes each), then false pages with one region at background failure
-## rates of 0.5-3 % (10 days each, about 6 minutes each); tables in docs/ALERTING.md
+## bench-alerts: the full simulated month of bench/alert_quality.py (about 20 minutes), detection times over 16 hard
+## outages and 8 of each partial and latency incident (10 days, about 8 minutes), then false pages with one region at
+## background failure rates of 0.5-3 % (10 days each, about 6 minutes each); tables in docs/ALERTING.md
 bench-alerts: $(STAMP) system-deps
 	$(BIN)/python bench/alert_quality.py --out bench/out/alert_quality.json
-	$(BIN)/python bench/alert_quality.py --days 10 --partials 4 --out bench/out/alert_partials.json
-	$(BIN)/python bench/alert_quality.py --days 10 --hards 4 --out bench/out/alert_hards.json
+	$(BIN)/python bench/alert_quality.py --days 10 --hards 4 --partials 4 --latencies 4 --out bench/out/alert_detection.json
 	$(BIN)/python bench/alert_quality.py --noise-levels 0.005,0.01,0.02,0.03 --days 10 --regions default --out bench/out/alert_noise_1region.json
 
 ## bench-sink: bytes per row and targets that fit Supabase's free 500 MB (bench/sink_capacity.py)
