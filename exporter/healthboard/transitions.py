@@ -9,7 +9,7 @@ import logging
 from healthboard.events import Event, Probed
 from healthboard.record import CheckRecord
 
-log = logging.getLogger("healthboard.plan")
+log = logging.getLogger("healthboard.targets")
 
 
 class TransitionLog:
