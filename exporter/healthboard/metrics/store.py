@@ -160,13 +160,18 @@ class TargetSeries:
     def _family_text(self, number: int, slot: Slot) -> str:
         family = self.families[number]
         start = self.offsets[family.name]
-        values = slot.values[start : start + family.width]
+        all_values = slot.values
         if not family.optional:
-            return self._templates[number].format(slot.labels, *values)
-        return "".join(  # NaN (value != value): an optional child (or histogram) not set yet
-            template.format(slot.labels, *values) for position, template in enumerate(self._child_templates[number])
-            if values[position * family.stride] == values[position * family.stride]
-        )
+            return self._templates[number].format(slot.labels, *all_values[start : start + family.width])
+        # NaN (value != value): an optional child (or histogram) not set yet; most targets set none of a family
+        # (stream timings on chat targets), so look before slicing
+        present = [position for position in range(len(family.children))
+                   if all_values[start + position * family.stride] == all_values[start + position * family.stride]]
+        if not present:
+            return ""
+        values = all_values[start : start + family.width]
+        templates = self._child_templates[number]
+        return "".join(templates[position].format(slot.labels, *values) for position in present)
 
     def render_chunks(self, budget: float = PIECE_BUDGET) -> Iterator[str]:
         """The exposition text of every family, in pieces of about ``budget`` seconds of formatting each (at
