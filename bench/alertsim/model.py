@@ -264,6 +264,7 @@ def simulate(params: Params, target: Target, region: str, incidents: list[Incide
             backoff = 0
             suspicion.observe(now, is_suspicious(ok, ErrorType(error_type) if error_type else None, latency, params.slow))
             recheck = suspicion.next_recheck(t)  # counted from the probe's start (healthboard/scheduler.py)
+            cadence = 0.0 if recheck is None else recheck - t
             recheck = None if recheck is None else max(recheck, now)
             if was:
                 scheduled = True
@@ -276,7 +277,7 @@ def simulate(params: Params, target: Target, region: str, incidents: list[Incide
                 k = math.floor((now - offset) / params.interval) + 1
                 next_regular = offset + k * params.interval
             intervals.append((t, effective))
-        if recheck is not None and recheck > next_regular - (recheck - now) / 2:
+        if recheck is not None and recheck > next_regular - cadence / 2:
             recheck = None
     return Run(target, region, probes, intervals)
 

@@ -249,7 +249,7 @@ class Scheduler:
                 self._emit(Probed(record, progress, state.effective_interval, lag))
                 return
             now = loop.time()
-            next_recheck = None
+            next_recheck, cadence = None, 0.0
             was_backing_off = state.backoff_level > 0
             if record.error_type in BACKOFF_TYPES:
                 state.backoff_level += 1
@@ -260,10 +260,11 @@ class Scheduler:
                 # counted from the probe's start: while a provider is slow, its latency must not thin the samples
                 next_recheck = state.suspicion.next_recheck(started)
                 if next_recheck is not None:
+                    cadence = next_recheck - started
                     next_recheck = max(next_recheck, now)
             if scheduled or state.backoff_level or was_backing_off:
                 next_regular = self._after(state, target_id, now, record)
-            if next_recheck is not None and next_recheck > next_regular - (next_recheck - now) / 2:
+            if next_recheck is not None and next_recheck > next_regular - cadence / 2:
                 next_recheck = None  # the regular tick comes soon enough
             if target_id in self._retarget:  # reconfigured while probing: the new target's grid from here
                 self._retarget.discard(target_id)
