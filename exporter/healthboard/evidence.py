@@ -161,7 +161,8 @@ class Suspicion:
 
     def for_check(self, check: str) -> "Suspicion":
         """These settings for a check kind: adaptive re-checks gather availability evidence, which the ``chat``
-        checks give; the other kinds (``stream``) measure at their own pace and are never re-checked."""
+        checks give; the other kinds (stream, quality, tools, vision, embeddings) measure at their own pace and are never
+        re-checked."""
         if check == "chat":
             return self
         return Suspicion(self.window, 0.0, 0.0)

@@ -20,9 +20,6 @@ class RecentChecks:
         if type(event) is Probed:
             self._ring.append(event.record)
 
-    def add(self, record: CheckRecord) -> None:
-        self._ring.append(record)
-
     def resize(self, size: int) -> None:
         if size != self._ring.maxlen:
             self._ring = collections.deque(self._ring, maxlen=size)

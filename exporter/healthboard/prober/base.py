@@ -233,10 +233,8 @@ class WireFormat:
             problem = f"the vector has {len(vector)} dimensions, {expected_dimension} expected"
         else:
             problem = None
-        verdict = Verdict(problem is None, None if problem is None else ErrorType.INVALID_RESPONSE, problem,
-                          input_tokens=self.embedding_tokens(data), request_id=request_id_from(reply.headers))
-        verdict.text = str(len(vector))
-        return verdict
+        return Verdict(problem is None, None if problem is None else ErrorType.INVALID_RESPONSE, problem,
+                       input_tokens=self.embedding_tokens(data), request_id=request_id_from(reply.headers))
 
     def embedding_tokens(self, data: dict[str, Any]) -> int | None:
         return None
