@@ -103,10 +103,11 @@ class Recording:
 
 
 #: Recording rules evaluated once over the whole period and written back as series, instead of being inlined:
-#: the detector's baselines read a day of samples, and inlined into an alert evaluated every 2 s they would be
+#: the detector's baselines read a day of samples (hourly rates, then a quantile of them), and inlined into an alert evaluated every 2 s they would be
 #: re-read at every step. Their real evaluation interval is kept, except the baselines' 5 minutes, recorded
 #: every 4 so that Prometheus's 5-minute lookback never misses a sample.
 MATERIALISE = {
+    "target:llm_probe_evidence_failures:ratio_1h": 240.0, "target:llm_probe_slow:ratio_1h": 240.0,
     "target:llm_probe_evidence_baseline:ratio": 240.0, "target:llm_probe_slow_baseline:ratio": 240.0,
     "target:llm_probe_evidence_p0:ratio": None, "target:llm_probe_slow_p0:ratio": None,
     "target:llm_availability_llr:partial_window": None, "target:llm_probe_evidence_failures:partial_window": None,
