@@ -255,11 +255,11 @@ async def run_blackbox(n: int, seconds: float, sim: str, work: Path) -> dict | N
                 if delay > 0:
                     await asyncio.sleep(delay)
                 if cpu0 is None:
-                    cpu0, t0 = proc_cpu(process.pid), time.monotonic()
+                    cpu0 = proc_cpu(process.pid)
                 tasks.append(asyncio.create_task(probe(k % n, due)))
                 k += 1
             await asyncio.gather(*tasks, return_exceptions=True)
-            cpu1, t1 = proc_cpu(process.pid), time.monotonic()
+            cpu1 = proc_cpu(process.pid)
         rss = proc_peak_rss_mb(process.pid)
     finally:
         await stop(process)
