@@ -16,19 +16,19 @@ PACKAGE = Path(__file__).parents[1] / "exporter" / "healthboard"
 #: Layers, lowest first. A module may import its own layer and those below, never one above. Matched by the
 #: longest prefix of the dotted module name (under ``healthboard``).
 LAYERS: list[tuple[str, list[str]]] = [
-    ("foundation", ["healthboard", "errors", "secrets", "record", "durations", "options", "evidence", "logs", "quality"]),
+    ("foundation", ["healthboard", "errors", "secrets", "record", "durations", "options", "evidence", "logs", "quality", "maintenance"]),
     ("plug-ins", ["prober", "prober.base", "prober.openai", "prober.anthropic", "prober.gemini", "prober.cohere",
                   "status", "status.base", "status.feed", "status.google_cloud", "status.statuspage"]),
     ("config", ["config"]),
     ("plan", ["plan", "pricing", "status.pages"]),
     ("pipeline", ["events", "prober.engine", "scheduler"]),
-    ("consumers", ["metrics", "health", "recent", "transitions", "sink", "status.poller", "status.metrics"]),
+    ("consumers", ["metrics", "health", "history", "recent", "transitions", "sink", "status.poller", "status.metrics"]),
     ("interface", ["web"]),
     ("composition", ["app"]),
     ("entry points", ["demo", "simulator", "cli", "__main__"]),
 ]
 #: Consumers of the scheduler's events: none of them may import another (they are independent sinks of one stream).
-CONSUMERS = ["metrics", "health", "recent", "transitions", "sink", "status.poller"]
+CONSUMERS = ["metrics", "health", "history", "recent", "transitions", "sink", "status.poller"]
 
 
 def module_name(path: Path) -> str:

@@ -104,11 +104,11 @@ async def test_check_config_cli_on_good_file(sim: Sim, tmp_path: Path) -> None:
 async def test_demo_runs_and_shows_the_incident() -> None:
     port = free_port()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "healthboard", "demo", "--listen", f"127.0.0.1:{port}", "--duration", "40",
+        sys.executable, "-m", "healthboard", "demo", "--listen", f"127.0.0.1:{port}", "--duration", "60",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=clean_env(),
     )
     try:
-        deadline = asyncio.get_running_loop().time() + 38
+        deadline = asyncio.get_running_loop().time() + 57
         seen = None
         async with aiohttp.ClientSession() as session:
             while asyncio.get_running_loop().time() < deadline:
@@ -122,13 +122,22 @@ async def test_demo_runs_and_shows_the_incident() -> None:
                 if targets.get("openai") == "unhealthy":
                     seen = (response.status, targets)
                     break
-        assert seen is not None, "the scripted outage never showed in /api/health"
-        assert seen[0] == 503 and seen[1]["cohere"] == "misconfigured"
+            assert seen is not None, "the scripted outage never showed in /api/health"
+            assert seen[0] == 503 and seen[1]["cohere"] == "misconfigured"
+            # the status page shows the incident as it happens
+            while True:
+                async with session.get(f"http://127.0.0.1:{port}/status") as response:
+                    page = await response.text()
+                if 'class="incident" data-open="true"' in page:
+                    break
+                assert asyncio.get_running_loop().time() < deadline, "the demo's incident never showed on /status"
+                await asyncio.sleep(1)
+            assert 'id="provider-openai" data-state="major_outage"' in page or 'id="provider-openai" data-state="partial_outage"' in page
     finally:
         process.send_signal(signal.SIGINT)
         out, _ = await asyncio.wait_for(process.communicate(), 15)
     assert process.returncode == 0
-    assert f"http://127.0.0.1:{port}/metrics" in out.decode()
+    assert f"http://127.0.0.1:{port}/metrics" in out.decode() and f"http://127.0.0.1:{port}/status" in out.decode()
 
 
 async def test_promtool_check_metrics_on_live_scrape(sim: Sim) -> None:

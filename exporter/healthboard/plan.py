@@ -17,6 +17,7 @@ from healthboard.config import env as config_env
 from healthboard.config.model import SinkConfig, StatusPageConfig, inherited, model_options
 from healthboard.errors import ConfigError
 from healthboard.evidence import DEFAULT_FAST, Suspicion, extra_probe_factor
+from healthboard.maintenance import Window, of_config
 from healthboard.quality import BUILT_IN, Question
 from healthboard.pricing import ASSUMED_INPUT_TOKENS, ASSUMED_OUTPUT_TOKENS, cost_usd, price_for, probes_per_month
 from healthboard.secrets import Secret
@@ -45,6 +46,7 @@ class Target:
     temperature: float | None = None  # sent when set (quality checks: 0, deterministic answers)
     questions: tuple[Question, ...] = ()  # quality checks: the known-answer questions, asked in turn
     dimensions: int | None = None  # embeddings checks: the dimension to ask for and expect
+    maintenance: tuple[Window, ...] = ()  # the configured maintenance windows that apply to this target
 
     @property
     def id(self) -> str:
@@ -146,6 +148,7 @@ def _target(config: Config, provider: ProviderConfig, model: ModelConfig, key: S
         temperature=0.0 if model.check == "quality" else None,
         questions=_questions(config) if model.check == "quality" else (),
         dimensions=model.dimensions,
+        maintenance=tuple(w for w in of_config(config.maintenance) if w.applies_to(provider.name, model.name, config.region)),
     )
 
 

@@ -80,6 +80,7 @@ class CheckRecord:
     quality_score: int | None = None  # quality checks: 0-100 for the answer to a known-answer question
     served_model: str | None = None  # the model the provider says answered (``response.model``)
     deprecation: str | None = None  # what the reply says of the model's retirement (Sunset header, "has been deprecated")
+    maintenance: bool = False  # probed during a configured maintenance window (healthboard/maintenance.py)
     id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
@@ -110,6 +111,7 @@ class CheckRecord:
             "cost_usd": self.cost_usd,
             "served_model": self.served_model,
             "deprecation": self.deprecation,
+            "maintenance": self.maintenance,
             **({"ttft_ms": _round(self.ttft_ms), "tokens_per_s": _round(self.tokens_per_s), "max_gap_ms": _round(self.max_gap_ms)}
                if self.check == "stream" else {}),
             **({"quality_score": self.quality_score} if self.check in ("quality", "vision") else {}),

@@ -21,6 +21,7 @@ import logging
 import math
 import time
 
+from healthboard import maintenance
 from healthboard.events import Consumer, Event, Probed, TargetAdded, TargetPaused, TargetRemoved
 from healthboard.evidence import Evidence, Progress, Suspicion, is_suspicious
 from healthboard.plan import Target
@@ -275,13 +276,16 @@ class Scheduler:
         """The engine's record, or, should it raise (a bug: it turns every outcome into a record), a record of
         error type ``other`` saying so: a target must never stop probing silently."""
         try:
-            return await self.engine.probe(target, scheduled=scheduled)
+            record = await self.engine.probe(target, scheduled=scheduled)
         except Exception as exc:  # noqa: BLE001 - see above
             log.exception("probe of %s failed inside the exporter; recorded as error type other", target.id)
-            return CheckRecord(ts=time.time(), provider=target.provider, model=target.model, region=target.region,
-                               check=target.check, ok=False, http_status=None, error_type=ErrorType.OTHER,
-                               error_message=short(f"internal error: {type(exc).__name__}: {exc}"), latency_ms=0.0,
-                               scheduled=scheduled)
+            record = CheckRecord(ts=time.time(), provider=target.provider, model=target.model, region=target.region,
+                                 check=target.check, ok=False, http_status=None, error_type=ErrorType.OTHER,
+                                 error_message=short(f"internal error: {type(exc).__name__}: {exc}"), latency_ms=0.0,
+                                 scheduled=scheduled)
+        if target.maintenance:
+            record.maintenance = maintenance.active(target.maintenance, record.ts) is not None
+        return record
 
     def _after(self, state: TargetState, target_id: str, now: float, record: CheckRecord) -> float:
         if state.backoff_level == 0:

@@ -8,6 +8,7 @@ reference back upstream. The web layer (healthboard/web/) sees only the methods 
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import logging
 import time
@@ -17,8 +18,11 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from healthboard.config import Config, load_config, parse_config
+from healthboard.durations import format_duration
 from healthboard.errors import ConfigError, NoTargets
+from healthboard.history import HistoryBook
 from healthboard.health import METRICS_WINDOW, HealthBook, WindowStats, overall_health, target_health, window_stats
+from healthboard.maintenance import of_config
 from healthboard.metrics import Metrics
 from healthboard.metrics.otel import OtelMetrics
 from healthboard.plan import Plan, build_plan
@@ -29,6 +33,7 @@ from healthboard.scheduler import Scheduler
 from healthboard.secrets import REDACTED, Secret
 from healthboard.sink import PostgresSink
 from healthboard.sink.spool import SpoolUnusable
+from healthboard.status.base import LEVEL_NAMES
 from healthboard.status.poller import StatusPoller
 from healthboard.transitions import TransitionLog
 
@@ -85,18 +90,20 @@ class Exporter:
         self.metrics = metrics or Metrics()
         self.health = HealthBook()
         self.recent = RecentChecks(config.recent_checks)
+        self.history = HistoryBook(config.status_page.memory_days)
         self.scheduler = Scheduler(
             engine, concurrency=config.concurrency, suspicion=plan.suspicion,
             slow_threshold=config.slow_threshold, backoff_max=config.backoff_max
         )
         self.sink = build_sink(config, plan, config_path or "<config>", self.metrics.own)
         self.status = StatusPoller(config, plan, self.metrics.own)
-        consumers: list = [self.metrics.probes, self.health, self.recent, TransitionLog()]
+        consumers: list = [self.metrics.probes, self.health, self.recent, self.history, TransitionLog()]
         if config.otel_names:  # set at start: a reload doesn't add or drop metric families
             consumers.append(OtelMetrics(self.metrics.own))
         if self.sink is not None:
             consumers.append(self.sink)
             self.status.listeners.append(self.sink.submit_status_event)
+        self.status.listeners.append(self.history.status_event)
         consumers.append(self.status)
         self.scheduler.consumers += consumers
         self.scheduler.configure(plan.targets)
@@ -195,6 +202,29 @@ class Exporter:
             })
         return rows
 
+    def official_status(self) -> dict[str, str]:
+        """Provider → what its official status page says now (the worst of its watched components)."""
+        out = {}
+        for provider, state in self.status.states.items():
+            if state.levels and not state.failing:
+                level, word = max(state.levels.values())
+                out[provider] = "under_maintenance" if word == "under_maintenance" else LEVEL_NAMES[level]
+        return out
+
+    def maintenance_rows(self, now: float | None = None) -> list[dict[str, Any]]:
+        """The configured maintenance windows, for the status page: scope, next or current occurrence."""
+        now = time.time() if now is None else now
+        rows = []
+        for window in of_config(self.config.maintenance):
+            current = window.occurrence(now)
+            start = current[0] if current else window.next_start(now)
+            if start is None:
+                continue  # a one-off window in the past
+            every = {86400.0: ", every day", 604800.0: ", every week"}.get(window.period, "")
+            rows.append({"name": window.name, "scope": window.scope, "region": window.region, "active": current is not None,
+                         "when": f"{_utc(start)} for {format_duration(window.length)}{every}"})
+        return rows
+
     def recent_checks(self) -> Iterator[CheckRecord]:
         return self.recent.newest_first()
 
@@ -228,6 +258,10 @@ class Exporter:
 
 def _summary(target: Any) -> dict[str, Any]:
     return {"id": target.id, "provider": target.provider, "model": target.model, "region": target.region, "check": target.check}
+
+
+def _utc(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _freeze_long_lived() -> None:

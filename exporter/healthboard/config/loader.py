@@ -296,6 +296,18 @@ def _check_across(config: Config, root: yaml.Node | None, source: str) -> None:
             close = difflib.get_close_matches(page.provider, names, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f" (providers: {', '.join(names) or 'none'})"
             problems.append((f"line {line} ({_dotted(path)})", f"no provider is named {page.provider!r}{hint}"))
+    models = {(p.name, m.name) for p in config.providers for m in p.models}
+    for i, window in enumerate(config.maintenance):
+        if window.provider is not None and window.provider not in first:
+            path = ["maintenance", i, "provider"]
+            close = difflib.get_close_matches(window.provider, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f" (providers: {', '.join(names) or 'none'})"
+            problems.append((f"line {_locate(root, path)[0]} ({_dotted(path)})", f"no provider is named {window.provider!r}{hint}"))
+        elif window.model is not None and (window.provider, window.model) not in models:
+            path = ["maintenance", i, "model"]
+            listed = sorted(m for p, m in models if p == window.provider)
+            problems.append((f"line {_locate(root, path)[0]} ({_dotted(path)})",
+                             f"provider {window.provider!r} has no model {window.model!r} (it has: {', '.join(listed)})"))
     if problems:
         raise ConfigError(source, problems)
 

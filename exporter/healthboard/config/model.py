@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Annotated, Any, Literal, Union
 
@@ -244,6 +245,61 @@ class StatusConfig(Strict):
         return self
 
 
+class MaintenanceConfig(Strict):
+    """A maintenance window (README: maintenance windows): probes keep running, their records carry
+    ``maintenance``, alerts for the scope are muted (the LLMMaintenance inhibition) and the time is left out of
+    availability. One-off (``start`` plus ``end`` or ``duration``) or recurring (``every: day|week`` from
+    ``start``, for ``duration``). Scope: any of provider, model, region; none means everything."""
+
+    name: str = Field(min_length=1)
+    provider: str | None = None
+    model: str | None = None
+    region: str | None = None
+    start: dt.datetime
+    end: dt.datetime | None = None
+    duration: Duration | None = None
+    every: Literal["day", "week"] | None = None
+
+    @field_validator("start", "end")
+    @classmethod
+    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give the time zone: e.g. 2026-11-28T02:00:00Z or 2026-11-28T11:00:00+09:00")
+        return value
+
+    @model_validator(mode="after")
+    def _checks(self) -> "MaintenanceConfig":
+        if self.model is not None and self.provider is None:
+            raise ValueError("a window scoped to a model names its provider too")
+        if (self.end is None) == (self.duration is None):
+            raise ValueError("give either end or duration (a recurring window: duration)")
+        if self.every is not None and self.end is not None:
+            raise ValueError("a recurring window (every) takes a duration, not an end")
+        if self.length <= 0:
+            raise ValueError("the window must end after it starts")
+        if self.every is not None and self.length >= self.period:
+            raise ValueError(f"duration must be shorter than the recurrence ({self.every})")
+        return self
+
+    @property
+    def length(self) -> float:
+        return (self.end - self.start).total_seconds() if self.end is not None else float(self.duration or 0)
+
+    @property
+    def period(self) -> float:
+        return {"day": 86400.0, "week": 604800.0}[self.every] if self.every else 0.0
+
+
+class StatusPageSettings(Strict):
+    """The people's status page (/status, /badge/*): README "Status page"."""
+
+    title: str = "LLM API status"
+    public: bool = False  # true: a view without error messages, request ids, regions or internal URLs
+    show_models: bool = True  # public view: list models under each provider
+    refresh: Duration = 30.0  # the page reloads itself this often (<meta http-equiv=refresh>)
+    memory_days: int = Field(default=30, ge=1, le=90)  # without the sink: days of history kept in memory
+
+
 class Config(Strict):
     region: str = Field(default="default", pattern=r"^[A-Za-z0-9_.-]+$")
     interval: Duration = 30.0
@@ -268,6 +324,8 @@ class Config(Strict):
     prices: dict[str, Price] = Field(default_factory=dict)
     sink: SinkConfig | None = None
     status: StatusConfig = Field(default_factory=StatusConfig)
+    status_page: StatusPageSettings = Field(default_factory=StatusPageSettings)
+    maintenance: list[MaintenanceConfig] = Field(default_factory=list)
     providers: list[AnyProvider] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -83,6 +83,7 @@ async def demo(listen: str, duration: float) -> int:
         async with running_exporter(config, plan, None, listen, environ) as (exporter, url), _alerting(url):
             print(f"""
 llm-healthboard demo: the exporter probes a local simulator of the providers every {config.interval:g}s.
+  status page    {url}/status          (for people: state, uptime bars, incident history; the demo's incident shows here)
   landing page   {url}/
   metrics        {url}/metrics
   health         {url}/api/health        (HTTP 503 while unhealthy)

@@ -53,6 +53,7 @@ class ProbeMetrics:
         self._quality = at["llm_quality_score_recent"]
         self._mismatch = at["llm_probe_served_model_mismatch"]
         self._deprecated = at["llm_probe_model_deprecated"]
+        self._maintenance = at["llm_probe_maintenance"]
         self._scores: dict[str, collections.deque[int]] = {}  # quality checks: the last QUALITY_WINDOW scores
         self._error_index = {e: i for i, e in enumerate(ErrorType)}
         self._other = self._error_index[ErrorType.OTHER]
@@ -78,6 +79,8 @@ class ProbeMetrics:
         """Create every series of a target at zero (kept as they are when the target already exists)."""
         slot = self.series.add(target.id, target.labels)
         slot.values[self._interval] = target.interval
+        if target.maintenance:
+            slot.values[self._maintenance] = 0.0
 
     def remove_target(self, target_id: str) -> None:
         self.series.remove(target_id)
@@ -138,6 +141,8 @@ class ProbeMetrics:
             v[self._tps] = record.tokens_per_s
         if record.max_gap_ms is not None:
             v[self._gap] = record.max_gap_ms / 1000
+        if record.maintenance or v[self._maintenance] == v[self._maintenance]:  # set once the target has a window
+            v[self._maintenance] = 1.0 if record.maintenance else 0.0
         if record.http_status is not None:
             v[self._deprecated] = 1.0 if record.deprecation else 0.0
         if record.served_model is not None:

@@ -39,9 +39,12 @@ log = logging.getLogger(__name__)
 
 COLUMNS = ("id", "ts", "provider", "model", "region", "check_name", "instance", "ok", "http_status", "error_type",
            "latency_ms", "input_tokens", "output_tokens", "request_id", "error_message", "scheduled",
-           "ttft_ms", "tokens_per_s", "max_gap_ms", "quality_score")  # migration 0007; rows spooled before it have 16 values
+           "ttft_ms", "tokens_per_s", "max_gap_ms", "quality_score",  # migration 0007; rows spooled before it have 16 values
+           "maintenance")  # migration 0008
 _TYPES = ("uuid", "timestamptz", "text", "text", "text", "text", "text", "boolean", "smallint", "text",
-          "integer", "integer", "integer", "text", "text", "boolean", "integer", "real", "integer", "smallint")
+          "integer", "integer", "integer", "text", "text", "boolean", "integer", "real", "integer", "smallint", "boolean")
+#: What a row spooled by an older version (fewer columns) gets for the columns it lacks.
+_PADDING: list[Any] = [None] * (len(COLUMNS) - 1) + [False]
 INSERT = (
     f"INSERT INTO llm_checks ({', '.join(COLUMNS)}) "
     f"SELECT * FROM unnest({', '.join(f'${i + 1}::{t}[]' for i, t in enumerate(_TYPES))}) "
@@ -64,7 +67,7 @@ def to_row(record: CheckRecord, instance: str, request_ids: str = "all") -> str:
         record.http_status, record.error_type.value if record.error_type else None, round(record.latency_ms),
         record.input_tokens, record.output_tokens, request_id, record.error_message, record.scheduled,
         None if record.ttft_ms is None else round(record.ttft_ms), record.tokens_per_s,
-        None if record.max_gap_ms is None else round(record.max_gap_ms), record.quality_score,
+        None if record.max_gap_ms is None else round(record.max_gap_ms), record.quality_score, record.maintenance,
     ], separators=(",", ":"))
 
 
@@ -350,7 +353,7 @@ class PostgresSink:
                     events.append(json.loads(payload)["status_event"])
                 else:
                     row = json.loads(payload)
-                    checks.append(row + [None] * (len(COLUMNS) - len(row)))  # spooled by an older version
+                    checks.append(row + _PADDING[len(row):])  # spooled by an older version
             async with asyncio.timeout(self.config.write_timeout):
                 conn = await self._connection()
                 # no `async with conn.transaction()`: on a timeout its exit would await a ROLLBACK on the hung

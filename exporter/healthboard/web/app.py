@@ -17,8 +17,10 @@ from healthboard.config import Config
 from healthboard.errors import ConfigError
 from healthboard.metrics import CONTENT_TYPE, Metrics
 from healthboard.plan import Plan
+from healthboard.history import HistoryBook
 from healthboard.record import CheckRecord
 from healthboard.secrets import Secret, scrub
+from healthboard.web import status as pages
 
 class Exporter(Protocol):
     """What the web layer may see of the exporter (healthboard/app/exporter.py implements it): figures to show,
@@ -28,6 +30,7 @@ class Exporter(Protocol):
     config_path: str | None
     plan: Plan
     metrics: Metrics
+    history: HistoryBook
 
     @property
     def api_token(self) -> Secret | None: ...
@@ -37,6 +40,8 @@ class Exporter(Protocol):
     def overall_health(self, rows: list[dict[str, Any]]) -> str: ...
     def metrics_rows(self) -> list[dict[str, Any]]: ...
     def recent_checks(self) -> Iterator[CheckRecord]: ...
+    def official_status(self) -> dict[str, str]: ...
+    def maintenance_rows(self) -> list[dict[str, Any]]: ...
     def redacted_config(self) -> dict[str, Any]: ...
     def reload(self, text: str | None = None) -> None: ...
 
@@ -50,6 +55,10 @@ def make_app(exporter: Exporter) -> web.Application:
     app[_LAST_RELOAD] = []
     app.router.add_get("/", landing)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/status", status_page)
+    app.router.add_get("/status/internal", status_page_internal)
+    app.router.add_get(r"/badge/{provider:[^/]+}.svg", badge)
+    app.router.add_get(r"/badge/{provider:[^/]+}/{model:.+}.svg", badge)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
     app.router.add_post("/-/reload", reload)
@@ -72,6 +81,7 @@ def _error(status: int, message: str, **extra: Any) -> web.Response:
 async def landing(request: web.Request) -> web.Response:
     exporter = _exporter(request)
     links = [
+        ("status", "status page for people (uptime, incidents, maintenance)"),
         ("/metrics", "Prometheus metrics"),
         ("/api/health", "health per target and overall (503 when unhealthy)"),
         ("/api/metrics", "per-target figures over the last 15 minutes"),
@@ -257,3 +267,59 @@ async def api_target_action(request: web.Request) -> web.Response:
         return _error(404, f"no target {target_id!r}", targets=sorted(exporter.target_ids()))
     paused = exporter.pause(target_id, request.match_info["action"] == "pause")
     return web.json_response({"id": target_id, "paused": paused})
+
+
+# -- the people's pages (healthboard/web/status.py) --------------------------------------------------
+
+
+def _status_html(exporter: Exporter, public: bool) -> str:
+    settings = exporter.config.status_page
+    days = settings.memory_days
+    rows = pages.build_rows(exporter.health_rows(), exporter.history, exporter.official_status(), days)
+    maintenance = exporter.maintenance_rows()
+    if public:
+        maintenance = [{**m, "region": None} for m in maintenance]
+    note = (f"History: the last {days} days kept in this exporter's memory since it started "
+            f"({_since(exporter.history.started)}); a restart begins it anew. Configure the Postgres sink for 90 days.")
+    return pages.render_status(title=settings.title, rows=rows, incidents=pages.incident_rows(exporter.history, public),
+                               public=public, show_models=settings.show_models, refresh=settings.refresh,
+                               history_note=note, days=days, maintenance=maintenance)
+
+
+def _since(ts: float) -> str:
+    import datetime as dt
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+_PAGE_HEADERS = {"Cache-Control": "no-store", "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'",
+                 "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+
+
+async def status_page(request: web.Request) -> web.Response:
+    """The status page: the public view when ``status_page.public`` is set, else the full one."""
+    exporter = _exporter(request)
+    html_text = _status_html(exporter, exporter.config.status_page.public)
+    return web.Response(text=html_text, content_type="text/html", headers=_PAGE_HEADERS)
+
+
+async def status_page_internal(request: web.Request) -> web.Response:
+    """The full view (reasons, regions, links to the API), served wherever the API is."""
+    return web.Response(text=_status_html(_exporter(request), public=False), content_type="text/html", headers=_PAGE_HEADERS)
+
+
+async def badge(request: web.Request) -> web.Response:
+    exporter = _exporter(request)
+    provider, model = request.match_info["provider"], request.match_info.get("model")
+    days = exporter.config.status_page.memory_days
+    rows = pages.build_rows(exporter.health_rows(), exporter.history, {}, days)
+    row = next((r for r in rows if r.name == provider), None)
+    if row is not None and model is not None:
+        row = next((c for c in row.children if c.name == model), None)
+    if row is None:
+        svg = pages.badge_svg(provider if model is None else f"{provider}/{model}", "not probed", "unknown")
+        return web.Response(text=svg, status=404, content_type="image/svg+xml", headers={"Cache-Control": "no-store"})
+    label = provider if model is None else f"{provider}/{model}"
+    uptime = row.availability_long
+    message = pages.STATES[row.state][2] + (f" · {uptime:.2%}".replace(".00%", "%") if uptime is not None else "")
+    return web.Response(text=pages.badge_svg(label, message, row.state), content_type="image/svg+xml",
+                        headers={"Cache-Control": "max-age=30"})

@@ -1,0 +1,221 @@
+"""The history book: a consumer of the scheduler's events that keeps, per target, hourly figures for the status page
+and badges (a bounded in-memory window: ``status_page.memory_days``), and the incidents our probes detected.
+
+Availability is counted the same way everywhere it is reported (status page, badges, the sink's views, the
+monthly report): scheduled probes outside maintenance windows; a probe fails availability when its error is an
+outage type (healthboard/record.py OUTAGE_TYPES): our own misconfiguration and rate limiting are not the
+provider being down.
+
+Incidents: per provider/model (its checks and regions together), one opens when a target's run of failures meets
+the detector's hard branch (``Progress.hard_outage``: "major") or when OPEN_FAILURES of its last OPEN_WINDOW
+scheduled probes failed availability ("partial"); it closes after RECOVERED_SUCCESSES probes in a row succeeded
+(the same rule as the health book's "recovering"). Probes in a maintenance window never open one.
+"""
+
+from __future__ import annotations
+
+import bisect
+import collections
+import dataclasses
+import time
+import uuid
+
+from healthboard.events import Event, Probed, StatusEvent, TargetAdded, TargetRemoved
+from healthboard.evidence import RECOVERED_SUCCESSES
+from healthboard.plan import Target
+from healthboard.record import OUTAGE_TYPES, CheckRecord
+
+HOUR = 3600.0
+#: Latency buckets of the hourly figures (seconds, upper bounds): p50/p95 are read off them (to the bucket's
+#: bound; the sink's history is exact).
+LATENCY_BOUNDS = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 60.0, float("inf"))
+OPEN_WINDOW = 10
+OPEN_FAILURES = 3
+_INCIDENT_NS = uuid.UUID("6f1d3c1e-3b0a-4c55-9b7e-1c2f1f0a7d42")
+_KEEP_CLOSED = 200  # closed incidents kept in memory (the sink keeps them all)
+
+
+def fails_availability(record: CheckRecord) -> bool:
+    return not record.ok and record.error_type in OUTAGE_TYPES
+
+
+@dataclasses.dataclass(slots=True)
+class Hour:
+    """One target's figures over one hour."""
+
+    requests: int = 0  # scheduled probes outside maintenance
+    failures: int = 0  # of those, failing availability
+    maintenance: int = 0  # scheduled probes in a maintenance window
+    misconfigured: int = 0  # scheduled probes failing for our own reasons (key, quota, model name)
+    latency: list[int] = dataclasses.field(default_factory=lambda: [0] * len(LATENCY_BOUNDS))  # successes
+    ttft: list[int] = dataclasses.field(default_factory=lambda: [0] * len(LATENCY_BOUNDS))
+
+
+def quantile(counts: list[int], q: float) -> float | None:
+    """The upper bound of the bucket holding quantile ``q`` of a LATENCY_BOUNDS histogram (None: empty)."""
+    total = sum(counts)
+    if not total:
+        return None
+    rank, seen = q * total, 0
+    for bound, count in zip(LATENCY_BOUNDS, counts, strict=True):
+        seen += count
+        if seen >= rank:
+            return bound if bound != float("inf") else LATENCY_BOUNDS[-2]
+    return None
+
+
+@dataclasses.dataclass(slots=True)
+class Incident:
+    provider: str
+    model: str
+    started: float  # the first failed probe
+    detected: float  # when the incident opened (what the lead is measured from)
+    ended: float | None = None
+    severity: str = "partial"  # partial | major
+    error_types: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    regions: set[str] = dataclasses.field(default_factory=set)
+    failing: set[str] = dataclasses.field(default_factory=set)  # target ids still failing
+
+    @property
+    def id(self) -> uuid.UUID:
+        """Idempotent: the same incident seen again (after a restart, by another exporter) has the same id."""
+        return uuid.uuid5(_INCIDENT_NS, f"{self.provider}|{self.model}|{int(self.started)}")
+
+    @property
+    def duration(self) -> float:
+        return (self.ended or time.time()) - self.started
+
+
+@dataclasses.dataclass(slots=True)
+class TargetHistory:
+    target: Target
+    hours: dict[int, Hour] = dataclasses.field(default_factory=dict)  # hour index (ts // 3600) → figures
+    recent: collections.deque[tuple[float, bool]] = dataclasses.field(default_factory=lambda: collections.deque(maxlen=OPEN_WINDOW))
+    maintenance: bool = False  # the last probe was in a maintenance window
+
+
+@dataclasses.dataclass(slots=True)
+class OfficialIncident:
+    """An incident the provider's status page posted (the status poller's events)."""
+
+    provider: str
+    started: float
+    title: str
+    url: str | None
+    ended: float | None = None
+
+
+class HistoryBook:
+    def __init__(self, days: int = 30) -> None:
+        self.days = days
+        self.targets: dict[str, TargetHistory] = {}
+        self.open: dict[tuple[str, str], Incident] = {}
+        self.closed: collections.deque[Incident] = collections.deque(maxlen=_KEEP_CLOSED)
+        self.official: dict[str, OfficialIncident] = {}  # key: provider and title
+        self.listeners: list = []  # called with an Incident when one opens, changes severity or closes (the sink)
+        self.started = time.time()
+
+    def __call__(self, event: Event) -> None:
+        kind = type(event)
+        if kind is Probed:
+            self.add(event.record, event.progress.hard_outage, event.progress.successes)
+        elif kind is TargetAdded:
+            entry = self.targets.get(event.target.id)
+            if entry is None:
+                self.targets[event.target.id] = TargetHistory(event.target)
+            else:
+                entry.target = event.target
+        elif kind is TargetRemoved:
+            self.targets.pop(event.target_id, None)
+
+    def add(self, record: CheckRecord, hard_outage: bool = False, successes: int = 0) -> None:
+        entry = self.targets.get(record.target_id)
+        if entry is None:
+            return
+        entry.maintenance = record.maintenance
+        hour_index = int(record.ts // HOUR)
+        hour = entry.hours.get(hour_index)
+        if hour is None:
+            hour = entry.hours[hour_index] = Hour()
+            self._prune(entry, hour_index)
+        failed = fails_availability(record)
+        if record.scheduled:
+            if record.maintenance:
+                hour.maintenance += 1
+            else:
+                hour.requests += 1
+                hour.failures += failed
+                hour.misconfigured += not record.ok and not failed and record.error_type is not None and record.error_type.value != "rate_limit"
+            if record.ok:
+                hour.latency[bisect.bisect_left(LATENCY_BOUNDS, record.latency_ms / 1000)] += 1
+                if record.ttft_ms is not None:
+                    hour.ttft[bisect.bisect_left(LATENCY_BOUNDS, record.ttft_ms / 1000)] += 1
+            if not record.maintenance:
+                entry.recent.append((record.ts, failed))
+        self._track(entry, record, failed, hard_outage, successes)
+
+    def _prune(self, entry: TargetHistory, now_index: int) -> None:
+        oldest = now_index - self.days * 24
+        for index in [i for i in entry.hours if i < oldest]:
+            del entry.hours[index]
+
+    def _track(self, entry: TargetHistory, record: CheckRecord, failed: bool, hard_outage: bool, successes: int) -> None:
+        key = (record.provider, record.model)
+        incident = self.open.get(key)
+        if incident is None:
+            if record.maintenance or not failed:
+                return
+            partial = sum(f for _, f in entry.recent) >= OPEN_FAILURES
+            if not (hard_outage or partial):
+                return
+            incident = self.open[key] = Incident(record.provider, record.model, _first_failure(entry, record), record.ts)
+            incident.severity = "major" if hard_outage else "partial"
+            self._tell(incident)
+        if failed:
+            incident.failing.add(record.target_id)
+            incident.regions.add(record.region)
+            if record.error_type is not None:
+                incident.error_types[record.error_type.value] += 1
+            if hard_outage and incident.severity != "major":
+                incident.severity = "major"
+                self._tell(incident)
+        elif record.ok and successes >= RECOVERED_SUCCESSES:
+            incident.failing.discard(record.target_id)
+            if not incident.failing:
+                incident.ended = record.ts
+                del self.open[key]
+                self.closed.append(incident)
+                self._tell(incident)
+
+    def _tell(self, incident: Incident) -> None:
+        for listener in self.listeners:
+            listener(incident)
+
+    def status_event(self, event: StatusEvent) -> None:
+        """A listener of the status poller: the official incidents, to match ours against."""
+        if event.kind != "incident":
+            return
+        key = f"{event.provider}|{event.title}|{event.url}"
+        if event.status == "open":
+            self.official.setdefault(key, OfficialIncident(event.provider, event.ts, event.title or "(untitled)", event.url))
+        elif key in self.official and self.official[key].ended is None:
+            self.official[key].ended = event.ts
+        if len(self.official) > _KEEP_CLOSED:
+            del self.official[next(iter(self.official))]
+
+    def matching(self, incident: Incident) -> OfficialIncident | None:
+        """The official incident posted for ours: the provider's, started from an hour before ours until its end."""
+        end = incident.ended or time.time()
+        found = [o for o in self.official.values()
+                 if o.provider == incident.provider and incident.started - HOUR <= o.started <= end]
+        return min(found, key=lambda o: abs(o.started - incident.detected), default=None)
+
+    def incidents(self) -> list[Incident]:
+        """Open incidents first, then closed ones, newest first."""
+        return sorted(self.open.values(), key=lambda i: -i.started) + sorted(self.closed, key=lambda i: -i.started)
+
+
+
+def _first_failure(entry: TargetHistory, record: CheckRecord) -> float:
+    """When the failures that opened an incident began: the first failed probe among the recent scheduled ones."""
+    return min((ts for ts, failed in entry.recent if failed), default=record.ts)

@@ -1,0 +1,250 @@
+"""The people's pages: /status (server-rendered HTML, no JavaScript, no external assets) and /badge/*.svg.
+
+What a row says is derived, in order, from: the probes' maintenance flag, the health book's state over its window
+(misconfigured, unhealthy, degraded, recovering, healthy) and the history book's open incidents (major: a hard
+run of failures; partial). Uptime bars and latency come from the history book's hourly figures, with
+availability counted as everywhere else (healthboard/history.py). The templates are Jinja2 with autoescaping.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import jinja2
+
+from healthboard.history import HOUR, HistoryBook, Hour, Incident, quantile
+
+STATES = {  # state → (rank for "worst of", label people read, short word for badges)
+    "operational": (0, "Operational", "operational"),
+    "unknown": (0, "No data yet", "unknown"),
+    "maintenance": (1, "Maintenance", "maintenance"),
+    "misconfigured": (1, "Probe misconfigured (ours)", "misconfigured"),
+    "degraded": (2, "Degraded performance", "degraded"),
+    "partial_outage": (3, "Partial outage", "partial outage"),
+    "major_outage": (4, "Major outage", "major outage"),
+}
+#: The official page's words (status poller) on our scale, to mark where the two disagree.
+OFFICIAL = {"operational": "operational", "degraded_performance": "degraded", "partial_outage": "partial_outage",
+            "major_outage": "major_outage", "under_maintenance": "maintenance"}
+
+_ENV = jinja2.Environment(loader=jinja2.PackageLoader("healthboard.web", "templates"), autoescape=True,
+                          trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+
+
+@dataclasses.dataclass
+class Bar:
+    label: str  # the hour or day, for people
+    state: str  # ok | minor | major | maintenance | none
+    text: str  # what the bar means, for screen readers and tooltips
+
+
+@dataclasses.dataclass
+class Row:
+    name: str
+    state: str
+    reason: str
+    availability_24h: float | None
+    availability_long: float | None
+    p50_s: float | None
+    p95_s: float | None
+    ttft_p50_s: float | None
+    bars_24h: list[Bar]
+    bars_long: list[Bar]
+    official: str | None = None  # the official page's state for this provider, on our scale
+    disagree: bool = False
+    children: list["Row"] = dataclasses.field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return STATES[self.state][1]
+
+
+def target_state(health: dict[str, Any], maintenance: bool, incident: Incident | None) -> tuple[str, str]:
+    """(state, reason) of one target."""
+    status, reason = health["status"], health["reason"]
+    if maintenance:
+        return "maintenance", "in a configured maintenance window"
+    if status == "paused":
+        return "unknown", "probes paused"
+    if status == "misconfigured":
+        return "misconfigured", reason
+    if incident is not None and incident.ended is None:
+        return ("major_outage" if incident.severity == "major" else "partial_outage"), reason
+    if status == "unhealthy":
+        return "partial_outage", reason
+    if status == "degraded":
+        return "degraded", reason
+    if status == "recovering":  # no open incident: the failures in the health window are history
+        return "operational", reason
+    if status == "unknown":
+        return "unknown", reason
+    return "operational", reason
+
+
+def combined(states: list[str]) -> str:
+    """A provider's (or model's) state from its parts': a major outage only when every part has one."""
+    if not states:
+        return "unknown"
+    if all(s == "major_outage" for s in states):
+        return "major_outage"
+    if any(s in ("major_outage", "partial_outage") for s in states):
+        return "partial_outage"
+    if any(s == "degraded" for s in states):
+        return "degraded"
+    for shared in ("maintenance", "unknown"):
+        if all(s == shared for s in states):
+            return shared
+    if any(s == "misconfigured" for s in states):
+        return "misconfigured"
+    return "operational"
+
+
+def merged(hours: Iterable[Hour]) -> Hour:
+    total = Hour()
+    for hour in hours:
+        total.requests += hour.requests
+        total.failures += hour.failures
+        total.maintenance += hour.maintenance
+        total.misconfigured += hour.misconfigured
+        total.latency = [a + b for a, b in zip(total.latency, hour.latency, strict=True)]
+        total.ttft = [a + b for a, b in zip(total.ttft, hour.ttft, strict=True)]
+    return total
+
+
+def availability(hour: Hour) -> float | None:
+    return (hour.requests - hour.failures) / hour.requests if hour.requests else None
+
+
+def bar(label: str, hour: Hour) -> Bar:
+    value = availability(hour)
+    if value is None:
+        if hour.maintenance:
+            return Bar(label, "maintenance", f"{label}: maintenance")
+        return Bar(label, "none", f"{label}: no data")
+    state = "ok" if value >= 0.99 else "minor" if value >= 0.90 else "major"
+    extra = ", part in maintenance" if hour.maintenance else ""
+    return Bar(label, state, f"{label}: {value:.2%} available ({hour.requests - hour.failures} of {hour.requests} probes ok{extra})")
+
+
+def figures(hour_maps: list[dict[int, Hour]], now: float, days: int) -> dict[str, Any]:
+    """Bars and figures over the last 24 hours and ``days`` days of some targets' hourly figures, together."""
+    current = int(now // HOUR)
+    by_hour = [merged(m[i] for m in hour_maps if i in m) for i in range(current - 23, current + 1)]
+    day_start = int(now // 86400)
+    bars_long, long_hours = [], []
+    for day in range(day_start - days + 1, day_start + 1):
+        hours = [m[i] for m in hour_maps for i in range(day * 24, day * 24 + 24) if i in m]
+        day_hour = merged(hours)
+        long_hours.append(day_hour)
+        bars_long.append(bar(dt.datetime.fromtimestamp(day * 86400, dt.timezone.utc).strftime("%Y-%m-%d"), day_hour))
+    last_day, long_total = merged(by_hour), merged(long_hours)
+    bars_24h = [bar(dt.datetime.fromtimestamp(i * HOUR, dt.timezone.utc).strftime("%H:00 UTC"), h)
+                for i, h in zip(range(current - 23, current + 1), by_hour, strict=True)]
+    return {"availability_24h": availability(last_day), "availability_long": availability(long_total),
+            "p50_s": quantile(last_day.latency, 0.50), "p95_s": quantile(last_day.latency, 0.95),
+            "ttft_p50_s": quantile(last_day.ttft, 0.50), "bars_24h": bars_24h, "bars_long": bars_long}
+
+
+def build_rows(health_rows: list[dict[str, Any]], history: HistoryBook, official: dict[str, str], days: int,
+               now: float | None = None) -> list[Row]:
+    """One row per provider, with one child per model (and, within it, per region and check in the private view)."""
+    now = time.time() if now is None else now
+    open_by_model = {(i.provider, i.model): i for i in history.open.values()}
+    providers: dict[str, dict[str, list[tuple[dict[str, Any], str, str]]]] = {}
+    for health in health_rows:
+        entry = history.targets.get(health["id"])
+        state, reason = target_state(health, entry.maintenance if entry else False,
+                                     open_by_model.get((health["provider"], health["model"])))
+        providers.setdefault(health["provider"], {}).setdefault(health["model"], []).append((health, state, reason))
+    rows = []
+    for provider, models in providers.items():
+        children = []
+        for model, targets in models.items():
+            maps = [history.targets[h["id"]].hours for h, _, _ in targets if h["id"] in history.targets]
+            parts = [Row(f"{h['region']} · {h['check']}", s, r, **figures([history.targets[h["id"]].hours], now, days))
+                     for h, s, r in targets if h["id"] in history.targets]
+            state = combined([s for _, s, _ in targets])
+            reason = next((r for _, s, r in targets if s == state), targets[0][2])
+            children.append(Row(model, state, reason, **figures(maps, now, days), children=parts))
+        all_maps = [history.targets[h["id"]].hours for m in models.values() for h, _, _ in m if h["id"] in history.targets]
+        state = combined([c.state for c in children])
+        word = official.get(provider)
+        ours = OFFICIAL.get(word) if word else None
+        disagree = ours is not None and _differs(state, ours)
+        rows.append(Row(provider, state, next((c.reason for c in children if c.state == state), ""),
+                        **figures(all_maps, now, days), official=ours, disagree=disagree, children=children))
+    return rows
+
+
+def _differs(ours: str, theirs: str) -> bool:
+    """Whether the two say different things that matter: down against up (either way), or maintenance against not."""
+    down = {"partial_outage", "major_outage"}
+    if ours in ("unknown", "misconfigured"):
+        return False
+    return (ours in down) != (theirs in down) or ((ours == "maintenance") != (theirs == "maintenance") and ours in down | {"maintenance"})
+
+
+def incident_rows(history: HistoryBook, public: bool, limit: int = 50) -> list[dict[str, Any]]:
+    out = []
+    for incident in history.incidents()[:limit]:
+        official = history.matching(incident)
+        lead = official.started - incident.detected if official is not None else None
+        out.append({
+            "id": str(incident.id), "provider": incident.provider, "model": incident.model, "severity": incident.severity,
+            "started": _when(incident.started), "ended": _when(incident.ended) if incident.ended else None,
+            "duration": _duration(incident.duration), "error_types": sorted(incident.error_types),
+            "regions": [] if public else sorted(incident.regions),
+            "official_title": official.title if official else None, "official_url": official.url if official else None,
+            "lead": _lead(lead) if lead is not None else None,
+        })
+    return out
+
+
+def _when(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+def _lead(seconds: float) -> str:
+    if seconds >= 0:
+        return f"we saw it {_duration(seconds)} before the official post"
+    return f"the official post came {_duration(-seconds)} before we saw it"
+
+
+def render_status(*, title: str, rows: list[Row], incidents: list[dict[str, Any]], public: bool, show_models: bool,
+                  refresh: float, history_note: str, days: int, maintenance: list[dict[str, Any]], now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    overall = combined([r.state for r in rows]) if rows else "unknown"
+    return _ENV.get_template("status.html.j2").render(
+        title=title, rows=rows, incidents=incidents, public=public, show_models=show_models, refresh=int(refresh), history_note=history_note,
+        days=days, overall=overall, overall_label=STATES[overall][1], maintenance=maintenance,
+        updated=_when(now).replace(" UTC", ":%02d UTC" % (int(now) % 60)), states=STATES,
+    )
+
+
+# -- badges ----------------------------------------------------------------------------------------
+
+_BADGE_COLOURS = {"operational": "#2e7d32", "degraded": "#b26a00", "partial_outage": "#c62828", "major_outage": "#b71c1c",
+                  "maintenance": "#1565c0", "misconfigured": "#6d4c41", "unknown": "#616161"}
+
+
+def _text_width(text: str) -> int:
+    """Verdana 11 px, roughly (shields.io measures; this estimates: 7 px a character, narrow ones less)."""
+    narrow = sum(text.count(c) for c in "iIl.,:;!|' ")
+    return 7 * (len(text) - narrow) + 3 * narrow + 10
+
+
+def badge_svg(label: str, message: str, state: str) -> str:
+    left, right = _text_width(label), _text_width(message)
+    return _ENV.get_template("badge.svg.j2").render(
+        label=label, message=message, left=left, right=right, width=left + right, colour=_BADGE_COLOURS[state])
