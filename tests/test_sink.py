@@ -435,3 +435,50 @@ def test_spool_checkpoints_off_the_event_loop_lose_nothing(tmp_path: Path) -> No
     kept = [json.loads(payload)[0] for _, payload in reopened.peek(10_000)]
     reopened.close()
     assert kept == list(range(600, 3000)), "six removals of the oldest 100, the rest in order"
+
+
+async def test_incidents_and_maintenance_reach_postgres_once_each(db: Database, tmp_path: Path) -> None:
+    """Our detected incidents go through the spool like status events (idempotent ids: two exporters or a resend
+    store each change once) and fold into the llm_incidents view; a maintenance record is flagged and left out of
+    the views' availability."""
+    from healthboard.config.model import SinkConfig
+    from healthboard.events import TargetAdded
+    from healthboard.history import HistoryBook
+    from conftest import target
+
+    t0 = time.time() - 600
+    for spool, region in (("a", "seoul"), ("b", "tokyo")):
+        sink = PostgresSink(SinkConfig(dsn="x", spool_dir=str(tmp_path / spool), batch_max_age=0.05, instance=f"exp-{region}"),
+                            Secret(db.dsn("healthboard_writer")))
+        sink.start()
+        book = HistoryBook()
+        book.listeners.append(sink.submit_incident)
+        book.listeners.append(sink.submit_incident)  # sent twice: stored once
+        book(TargetAdded(target("http://127.0.0.1:9")))
+        for i in range(4):
+            book.add(record(ts=t0 + i, ok=False, error_type=ErrorType.SERVER_ERROR, http_status=500, region=region),
+                     hard_outage=i == 3)
+        for i in range(6):
+            book.add(record(ts=t0 + 60 + i, ok=True, region=region), successes=i + 1)
+        sink.submit(record(ts=t0, ok=False, error_type=ErrorType.SERVER_ERROR, http_status=500, region=region, maintenance=True))
+        sink.submit(record(ts=t0 + 1, ok=True, region=region))
+        assert await sink.flush(10)
+        await sink.stop()
+    events = await db.fetch("SELECT change, instance FROM llm_incident_events ORDER BY instance, ts, change")
+    assert sorted((r["change"], r["instance"]) for r in events) == sorted(
+        (c, i) for i in ("exp-seoul", "exp-tokyo") for c in ("opened", "major", "resolved"))
+    rows = await db.fetch("SELECT provider, model, severity, started_at, ended_at, error_types, regions FROM llm_incidents")
+    assert len(rows) == 1, "the same incident seen from two regions is one incident"
+    row = rows[0]
+    assert (row["provider"], row["model"], row["severity"]) == ("openai", "gpt-4o-mini", "major")
+    assert row["started_at"].timestamp() == pytest.approx(t0) and row["ended_at"].timestamp() == pytest.approx(t0 + 65)
+    assert json.loads(row["error_types"]) == {"5xx": 4} and row["regions"] == ["seoul", "tokyo"]
+    flags = await db.fetch("SELECT maintenance, count(*) AS n FROM llm_checks GROUP BY maintenance ORDER BY maintenance")
+    assert [(r["maintenance"], r["n"]) for r in flags] == [(False, 2), (True, 2)]
+    daily = await db.fetch("SELECT sum(requests) AS requests, sum(failures) AS failures FROM llm_checks_daily")
+    assert (daily[0]["requests"], daily[0]["failures"]) == (2, 0), "maintenance probes are left out of availability"
+    reader = await asyncpg.connect(db.dsn("healthboard_reader"))
+    try:
+        assert len(await reader.fetch("SELECT * FROM llm_incidents")) == 1
+    finally:
+        await reader.close()

@@ -122,9 +122,12 @@ async def test_status_page_in_a_browser_through_an_incident_and_a_maintenance_wi
             model = 'section.model[aria-label="openai/gpt-4o-mini"]'
             await wait_for_state(page, status_url, model, "major_outage", 60)
             assert await page.get_attribute("#provider-openai", "data-state") == "partial_outage"  # its other model is fine
-            await page.locator("#provider-openai summary").click()  # <details> opens without JavaScript
+            # a provider that isn't operational shows its models without a click
             assert await page.locator(model).is_visible()
             assert "Major outage" in await page.locator(model).inner_text()
+            await page.locator("#provider-openai summary").click()  # <details> folds without JavaScript
+            assert not await page.locator(model).is_visible()
+            await page.locator("#provider-openai summary").click()
             assert "Partial outage" in await page.locator("#overall").inner_text()
             row = page.locator('tr.incident[data-open="true"]').first
             assert "openai/gpt-4o-mini" in await row.inner_text() and "5xx" in await row.inner_text()

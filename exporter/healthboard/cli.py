@@ -67,6 +67,14 @@ def _parser() -> argparse.ArgumentParser:
                          help="after migrating, let ROLE (healthboard_writer or healthboard_reader) log in with the password "
                               "in environment VARIABLE; repeatable")
 
+    report = sub.add_parser("report", help="the monthly report from the sink's Postgres (reader role): availability, latency, incidents, cost")
+    report.add_argument("--month", required=True, help="YYYY-MM, e.g. 2026-11 (UTC)")
+    report.add_argument("--format", choices=["html", "csv", "json"], default="html")
+    report.add_argument("--dsn-env", default="HEALTHBOARD_READER_DSN",
+                        help="environment variable holding the healthboard_reader postgresql:// URL (default HEALTHBOARD_READER_DSN)")
+    report.add_argument("--config", "-c", help="config file whose price table costs the probes (default: the built-in prices)")
+    report.add_argument("--output", "-o", help="write to this file instead of standard output")
+
     simulate = sub.add_parser("simulate", help="run the local provider simulator")
     simulate.add_argument("--listen", default="127.0.0.1:8800", help="HOST:PORT (default 127.0.0.1:8800)")
     simulate.add_argument("--scenario", help="scenario file (default: every call succeeds); see docs/SIMULATOR.md")
@@ -112,6 +120,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _once(args)
     if args.command == "migrate":
         return _migrate(args.dsn_env, args.login)
+    if args.command == "report":
+        return _report(args)
     if args.command == "simulate":
         from healthboard.demo import simulate
 
@@ -143,6 +153,45 @@ def _check_config(path: str) -> int:
     for page in plan.status_pages:
         watched = ", ".join(page.components) or "every component"
         print(f"  status page of {page.provider}: {page.format} {page.url} ({watched}), every {format_duration(config.status.interval)}")
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    import os
+
+    import asyncpg
+
+    from healthboard import report
+    from healthboard.config import load_config
+    from healthboard.secrets import Secret
+
+    try:
+        report.month_bounds(args.month)
+    except ValueError as exc:
+        raise ConfigError("--month", [(args.month, str(exc))]) from None
+    dsn = os.environ.get(args.dsn_env)
+    if not dsn:
+        raise ConfigError(args.dsn_env, [("environment", f"set {args.dsn_env} to a postgresql:// URL for the healthboard_reader role (supabase-sink/README.md)")])
+    Secret(dsn)
+    prices = load_config(args.config).prices if args.config else None
+
+    async def build() -> report.Report:
+        conn = await asyncpg.connect(dsn, timeout=15)
+        try:
+            return await report.build(conn, args.month, prices)
+        finally:
+            await conn.close()
+
+    try:
+        text = report.render(asyncio.run(build()), args.format)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        print(scrub(f"report failed: {type(exc).__name__}: {exc}"), file=sys.stderr)
+        return EXIT_FAILED
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    else:
+        sys.stdout.write(text)
     return EXIT_OK
 
 

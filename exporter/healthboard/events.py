@@ -7,7 +7,8 @@ scheduler or read its state; what they need is in the event.
 - ``TargetPaused``: the kill switch turned it off or on again;
 - ``Probed``: one probe's record, with the target's counts after it and its effective interval.
 
-The status poller produces ``StatusEvent``s (what an official status page said changed) for the sink.
+The status poller produces ``StatusEvent``s (what an official status page said changed) and the history book
+``IncidentChange``s (our detected incidents opening, turning major, resolving), both for the sink.
 """
 
 from __future__ import annotations
@@ -64,8 +65,25 @@ class StatusEvent:
     detection_lead_seconds: float | None = None
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class IncidentChange:
+    """A change of an incident our probes detected (healthboard/history.py): a row of llm_incident_events."""
+
+    incident_id: uuid.UUID
+    change: str  # opened | major | resolved
+    ts: float
+    provider: str
+    model: str
+    severity: str  # partial | major
+    started: float
+    detected: float
+    ended: float | None
+    error_types: tuple[tuple[str, int], ...]
+    regions: tuple[str, ...]
+
+
 Event = Union[TargetAdded, TargetRemoved, TargetPaused, Probed]  # noqa: UP007
 #: A consumer takes every event; it ignores the kinds it has no use for.
 Consumer = Callable[[Event], None]
 
-__all__ = ["Consumer", "Event", "Probed", "Progress", "StatusEvent", "TargetAdded", "TargetPaused", "TargetRemoved"]
+__all__ = ["Consumer", "Event", "IncidentChange", "Probed", "Progress", "StatusEvent", "TargetAdded", "TargetPaused", "TargetRemoved"]

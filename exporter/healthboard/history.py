@@ -19,8 +19,9 @@ import collections
 import dataclasses
 import time
 import uuid
+from collections.abc import Callable
 
-from healthboard.events import Event, Probed, StatusEvent, TargetAdded, TargetRemoved
+from healthboard.events import Event, IncidentChange, Probed, StatusEvent, TargetAdded, TargetRemoved
 from healthboard.evidence import RECOVERED_SUCCESSES
 from healthboard.plan import Target
 from healthboard.record import OUTAGE_TYPES, CheckRecord
@@ -90,8 +91,28 @@ class Incident:
 class TargetHistory:
     target: Target
     hours: dict[int, Hour] = dataclasses.field(default_factory=dict)  # hour index (ts // 3600) → figures
-    recent: collections.deque[tuple[float, bool]] = dataclasses.field(default_factory=lambda: collections.deque(maxlen=OPEN_WINDOW))
+    # the last scheduled probes outside maintenance: (ts, failed availability, error type)
+    recent: collections.deque[tuple[float, bool, str | None]] = dataclasses.field(default_factory=lambda: collections.deque(maxlen=OPEN_WINDOW))
     maintenance: bool = False  # the last probe was in a maintenance window
+    days: dict[int, tuple[int, int, int]] = dataclasses.field(default_factory=dict)  # settled days: (requests, failures, maintenance)
+
+    def day(self, index: int, today: int) -> tuple[int, int, int]:
+        """(requests, failures, maintenance probes) of a day (index: unix days). Days before yesterday are
+        settled (no probe can still land in them) and cached: the status page reads 90 of them per target."""
+        cached = self.days.get(index)
+        if cached is not None:
+            return cached
+        requests = failures = maintenance = 0
+        for i in range(index * 24, index * 24 + 24):
+            hour = self.hours.get(i)
+            if hour is not None:
+                requests += hour.requests
+                failures += hour.failures
+                maintenance += hour.maintenance
+        totals = (requests, failures, maintenance)
+        if index < today - 1:
+            self.days[index] = totals
+        return totals
 
 
 @dataclasses.dataclass(slots=True)
@@ -112,7 +133,7 @@ class HistoryBook:
         self.open: dict[tuple[str, str], Incident] = {}
         self.closed: collections.deque[Incident] = collections.deque(maxlen=_KEEP_CLOSED)
         self.official: dict[str, OfficialIncident] = {}  # key: provider and title
-        self.listeners: list = []  # called with an Incident when one opens, changes severity or closes (the sink)
+        self.listeners: list[Callable[[IncidentChange], None]] = []  # the sink: each incident opening, turning major, resolving
         self.started = time.time()
 
     def __call__(self, event: Event) -> None:
@@ -151,13 +172,15 @@ class HistoryBook:
                 if record.ttft_ms is not None:
                     hour.ttft[bisect.bisect_left(LATENCY_BOUNDS, record.ttft_ms / 1000)] += 1
             if not record.maintenance:
-                entry.recent.append((record.ts, failed))
+                entry.recent.append((record.ts, failed, record.error_type.value if record.error_type else None))
         self._track(entry, record, failed, hard_outage, successes)
 
     def _prune(self, entry: TargetHistory, now_index: int) -> None:
         oldest = now_index - self.days * 24
         for index in [i for i in entry.hours if i < oldest]:
             del entry.hours[index]
+        for index in [i for i in entry.days if i * 24 < oldest - 24]:
+            del entry.days[index]
 
     def _track(self, entry: TargetHistory, record: CheckRecord, failed: bool, hard_outage: bool, successes: int) -> None:
         key = (record.provider, record.model)
@@ -165,12 +188,19 @@ class HistoryBook:
         if incident is None:
             if record.maintenance or not failed:
                 return
-            partial = sum(f for _, f in entry.recent) >= OPEN_FAILURES
+            partial = sum(f for _, f, _ in entry.recent) >= OPEN_FAILURES
             if not (hard_outage or partial):
                 return
             incident = self.open[key] = Incident(record.provider, record.model, _first_failure(entry, record), record.ts)
             incident.severity = "major" if hard_outage else "partial"
+            incident.regions.add(record.region)
+            incident.failing.add(record.target_id)
+            # the failures that opened it (the recent scheduled ones; this one among them when scheduled)
+            incident.error_types.update(e for _, f, e in entry.recent if f and e)
+            if not record.scheduled and record.error_type is not None:
+                incident.error_types[record.error_type.value] += 1
             self._tell(incident)
+            return
         if failed:
             incident.failing.add(record.target_id)
             incident.regions.add(record.region)
@@ -188,8 +218,12 @@ class HistoryBook:
                 self._tell(incident)
 
     def _tell(self, incident: Incident) -> None:
+        change = "resolved" if incident.ended is not None else ("major" if incident.severity == "major" else "opened")
+        event = IncidentChange(incident.id, change, incident.ended or time.time(), incident.provider, incident.model,
+                               incident.severity, incident.started, incident.detected, incident.ended,
+                               tuple(sorted(incident.error_types.items())), tuple(sorted(incident.regions)))
         for listener in self.listeners:
-            listener(incident)
+            listener(event)
 
     def status_event(self, event: StatusEvent) -> None:
         """A listener of the status poller: the official incidents, to match ours against."""
@@ -218,4 +252,4 @@ class HistoryBook:
 
 def _first_failure(entry: TargetHistory, record: CheckRecord) -> float:
     """When the failures that opened an incident began: the first failed probe among the recent scheduled ones."""
-    return min((ts for ts, failed in entry.recent if failed), default=record.ts)
+    return min((ts for ts, failed, _ in entry.recent if failed), default=record.ts)

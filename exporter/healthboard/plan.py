@@ -76,6 +76,7 @@ class Plan:
     sink_dsn: Secret | None = None  # the sink's DSN, when a sink is configured and its DSN resolves
     sink_problem: ConfigError | None = None  # why a configured sink's DSN doesn't resolve
     status_pages: list[StatusPageConfig] = dataclasses.field(default_factory=list)
+    history_dsn: Secret | None = None  # status_page.history_dsn, resolved (None: unset, or its variable is)
 
 
 def resolve_api_key(provider: ProviderConfig, environ: Mapping[str, str]) -> tuple[Secret | None, str | None]:
@@ -123,6 +124,17 @@ def resolve_secret(raw: str | None, environ: Mapping[str, str]) -> Secret | None
     except config_env.UnsetVariable:
         return None
     return Secret(value) if value else None
+
+
+def _reader_dsn(raw: str | None, environ: Mapping[str, str]) -> Secret | None:
+    """The reader role's DSN, its password registered for scrubbing."""
+    dsn = resolve_secret(raw, environ)
+    if dsn is not None:
+        password = urllib.parse.urlsplit(dsn.reveal()).password
+        if password:
+            Secret(password)
+            Secret(urllib.parse.unquote(password))
+    return dsn
 
 
 def _target(config: Config, provider: ProviderConfig, model: ModelConfig, key: Secret) -> Target:
@@ -238,4 +250,4 @@ def build_plan(config: Config, environ: Mapping[str, str] | None = None, source:
         except ConfigError as exc:
             sink_problem = exc
     return Plan(targets, skipped, factor, cost, resolve_secret(config.api_token, environ), suspicion, sink_dsn, sink_problem,
-                pages_for(config))
+                pages_for(config), _reader_dsn(config.status_page.history_dsn, environ))

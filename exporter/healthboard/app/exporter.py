@@ -103,6 +103,7 @@ class Exporter:
         if self.sink is not None:
             consumers.append(self.sink)
             self.status.listeners.append(self.sink.submit_status_event)
+            self.history.listeners.append(self.sink.submit_incident)
         self.status.listeners.append(self.history.status_event)
         consumers.append(self.status)
         self.scheduler.consumers += consumers

@@ -19,7 +19,7 @@ from healthboard.status import STATUS_FORMATS
 from healthboard.errors import ConfigError
 
 #: Values resolved when targets are built (so an unset key skips its provider instead of failing the file).
-_LAZY_KEYS = frozenset({"api_key", "api_token", "dsn"})
+_LAZY_KEYS = frozenset({"api_key", "api_token", "dsn", "history_dsn"})
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

@@ -297,7 +297,9 @@ class StatusPageSettings(Strict):
     public: bool = False  # true: a view without error messages, request ids, regions or internal URLs
     show_models: bool = True  # public view: list models under each provider
     refresh: Duration = 30.0  # the page reloads itself this often (<meta http-equiv=refresh>)
-    memory_days: int = Field(default=30, ge=1, le=90)  # without the sink: days of history kept in memory
+    memory_days: int = Field(default=30, ge=1, le=90)  # days of history the page shows, kept in memory
+    # postgresql:// URL of the sink's healthboard_reader role (usually ${HEALTHBOARD_READER_DSN}): serves /report
+    history_dsn: str | None = None
 
 
 class Config(Strict):

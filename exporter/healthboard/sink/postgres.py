@@ -22,6 +22,7 @@ import logging
 import socket
 import sqlite3
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ import asyncpg
 from prometheus_client import CollectorRegistry
 
 from healthboard.config.model import SinkConfig
-from healthboard.events import Event, Probed, StatusEvent
+from healthboard.events import Event, IncidentChange, Probed, StatusEvent
 from healthboard.record import CheckRecord
 from healthboard.secrets import Secret, scrub
 from healthboard.sink.metrics import SinkMetrics
@@ -79,10 +80,43 @@ def event_to_row(event: StatusEvent) -> str:
     ]}, separators=(",", ":"))
 
 
+INCIDENT_COLUMNS = ("event_id", "incident_id", "ts", "provider", "model", "change", "severity", "started_at", "detected_at",
+                    "ended_at", "error_types", "regions", "instance")
+_INCIDENT_TYPES = ("uuid", "uuid", "timestamptz", "text", "text", "text", "text", "timestamptz", "timestamptz",
+                   "timestamptz", "jsonb", "text", "text")
+INSERT_INCIDENTS = (  # regions: one comma-separated text per row (unnest can't take an array of arrays)
+    f"INSERT INTO llm_incident_events ({', '.join(INCIDENT_COLUMNS)}) "
+    f"SELECT e, i, t, p, m, c, s, sa, da, ea, et, string_to_array(r, ','), inst FROM unnest("
+    f"{', '.join(f'${i + 1}::{t}[]' for i, t in enumerate(_INCIDENT_TYPES))}) AS u(e, i, t, p, m, c, s, sa, da, ea, et, r, inst) "
+    "ON CONFLICT DO NOTHING"
+)
+_INCIDENT_NS = uuid.UUID("0b9a3f5e-8f61-4d0e-a7a4-3f2b6c1d9e10")
+
+
+def incident_to_row(change: IncidentChange, instance: str) -> str:
+    """Spooled like check records; a JSON object with an ``incident`` key marks an incident change. Its id is
+    derived from the incident, the change and the exporter: sent again, it is stored once."""
+    event_id = uuid.uuid5(_INCIDENT_NS, f"{change.incident_id}|{change.change}|{instance}")
+    return json.dumps({"incident": [
+        str(event_id), str(change.incident_id), change.ts, change.provider, change.model, change.change, change.severity,
+        change.started, change.detected, change.ended, json.dumps(dict(change.error_types)), ",".join(change.regions), instance,
+    ]}, separators=(",", ":"))
+
+
+def _incident_columns(rows: list[list[Any]]) -> list[list[Any]]:
+    import datetime as dt
+
+    columns = [list(c) for c in zip(*rows)]
+    for i in (0, 1):
+        columns[i] = [uuid.UUID(v) for v in columns[i]]
+    for i in (2, 7, 8, 9):
+        columns[i] = [None if v is None else dt.datetime.fromtimestamp(v, tz=dt.timezone.utc) for v in columns[i]]
+    return columns
+
+
 def _columns(rows: list[list[Any]]) -> list[list[Any]]:
     """Rows (id, epoch seconds, …) as the typed column arrays unnest() takes."""
     import datetime as dt
-    import uuid
 
     columns = [list(c) for c in zip(*rows)]
     columns[0] = [uuid.UUID(v) for v in columns[0]]
@@ -149,6 +183,10 @@ class PostgresSink:
     def submit_status_event(self, event: StatusEvent) -> None:
         """A listener of the status poller: status changes and official incidents, through the same spool."""
         self._spool([event_to_row(event)])
+
+    def submit_incident(self, change: IncidentChange) -> None:
+        """A listener of the history book: our detected incidents as they open, turn major and resolve."""
+        self._spool([incident_to_row(change, self.instance)])
 
     @property
     def waiting(self) -> int:
@@ -347,10 +385,14 @@ class PostgresSink:
         INSERTs, COMMIT): past it the connection is discarded, whatever it was doing, and the batch retried."""
         started = time.perf_counter()
         try:
-            checks, events = [], []
+            checks, events, incidents = [], [], []
             for payload in payloads:
                 if payload.startswith("{"):
-                    events.append(json.loads(payload)["status_event"])
+                    message = json.loads(payload)
+                    if "incident" in message:
+                        incidents.append(message["incident"])
+                    else:
+                        events.append(message["status_event"])
                 else:
                     row = json.loads(payload)
                     checks.append(row + _PADDING[len(row):])  # spooled by an older version
@@ -365,6 +407,8 @@ class PostgresSink:
                     await conn.execute(INSERT, *_columns(checks))
                 if events:
                     await conn.execute(INSERT_EVENTS, *_columns(events))
+                if incidents:
+                    await conn.execute(INSERT_INCIDENTS, *_incident_columns(incidents))
                 await transaction.commit()
         except asyncio.CancelledError:
             self._discard()

@@ -57,6 +57,7 @@ def make_app(exporter: Exporter) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/status", status_page)
     app.router.add_get("/status/internal", status_page_internal)
+    app.router.add_get("/report", monthly_report)
     app.router.add_get(r"/badge/{provider:[^/]+}.svg", badge)
     app.router.add_get(r"/badge/{provider:[^/]+}/{model:.+}.svg", badge)
     app.router.add_get("/-/healthy", healthy)
@@ -82,6 +83,7 @@ async def landing(request: web.Request) -> web.Response:
     exporter = _exporter(request)
     links = [
         ("status", "status page for people (uptime, incidents, maintenance)"),
+        ("report", "monthly report from the sink's Postgres (needs status_page.history_dsn)"),
         ("/metrics", "Prometheus metrics"),
         ("/api/health", "health per target and overall (503 when unhealthy)"),
         ("/api/metrics", "per-target figures over the last 15 minutes"),
@@ -279,8 +281,9 @@ def _status_html(exporter: Exporter, public: bool) -> str:
     maintenance = exporter.maintenance_rows()
     if public:
         maintenance = [{**m, "region": None} for m in maintenance]
-    note = (f"History: the last {days} days kept in this exporter's memory since it started "
-            f"({_since(exporter.history.started)}); a restart begins it anew. Configure the Postgres sink for 90 days.")
+    note = (f"History: up to {days} days, kept in this exporter's memory since it started "
+            f"({_since(exporter.history.started)}); a restart begins it anew. The full record is in the Postgres sink "
+            f"(the monthly report and the history dashboard read it).")
     return pages.render_status(title=settings.title, rows=rows, incidents=pages.incident_rows(exporter.history, public),
                                public=public, show_models=settings.show_models, refresh=settings.refresh,
                                history_note=note, days=days, maintenance=maintenance)
@@ -323,3 +326,37 @@ async def badge(request: web.Request) -> web.Response:
     message = pages.STATES[row.state][2] + (f" · {uptime:.2%}".replace(".00%", "%") if uptime is not None else "")
     return web.Response(text=pages.badge_svg(label, message, row.state), content_type="image/svg+xml",
                         headers={"Cache-Control": "max-age=30"})
+
+
+async def monthly_report(request: web.Request) -> web.Response:
+    """The monthly report (healthboard/report.py) from the sink's Postgres, as the reader role: ?month=YYYY-MM
+    (default: this month) &format=html|csv|json. Served only where the API is: it names regions and incidents."""
+    import datetime as dt
+
+    import asyncpg
+
+    from healthboard import report
+
+    exporter = _exporter(request)
+    dsn = exporter.plan.history_dsn
+    if dsn is None:
+        return _error(404, "no report: set status_page.history_dsn to the sink's healthboard_reader postgresql:// URL "
+                           "(e.g. history_dsn: ${HEALTHBOARD_READER_DSN}) and reload")
+    month = request.query.get("month") or dt.datetime.now(dt.timezone.utc).strftime("%Y-%m")
+    fmt = request.query.get("format", "html")
+    if fmt not in ("html", "csv", "json"):
+        return _error(400, "format must be html, csv or json")
+    try:
+        report.month_bounds(month)
+    except ValueError as exc:
+        return _error(400, str(exc))
+    try:
+        conn = await asyncpg.connect(dsn.reveal(), timeout=10)
+        try:
+            built = await report.build(conn, month, exporter.config.prices)
+        finally:
+            await conn.close()
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        return _error(503, "the report's database can't be read", detail=scrub(f"{type(exc).__name__}: {exc}"))
+    content_type = {"html": "text/html", "csv": "text/csv", "json": "application/json"}[fmt]
+    return web.Response(text=report.render(built, fmt), content_type=content_type, headers={"Cache-Control": "no-store"})

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import time
 from collections.abc import Iterable
 from typing import Any
 
 import jinja2
+from markupsafe import Markup, escape
 
-from healthboard.history import HOUR, HistoryBook, Hour, Incident, quantile
+from healthboard.history import HOUR, HistoryBook, Hour, Incident, TargetHistory, quantile
 
 STATES = {  # state → (rank for "worst of", label people read, short word for badges)
     "operational": (0, "Operational", "operational"),
@@ -31,7 +33,7 @@ STATES = {  # state → (rank for "worst of", label people read, short word for 
 OFFICIAL = {"operational": "operational", "degraded_performance": "degraded", "partial_outage": "partial_outage",
             "major_outage": "major_outage", "under_maintenance": "maintenance"}
 
-_ENV = jinja2.Environment(loader=jinja2.PackageLoader("healthboard.web", "templates"), autoescape=True,
+_ENV = jinja2.Environment(loader=jinja2.PackageLoader("healthboard", "templates"), autoescape=True,
                           trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
 
 
@@ -57,6 +59,7 @@ class Row:
     official: str | None = None  # the official page's state for this provider, on our scale
     disagree: bool = False
     children: list["Row"] = dataclasses.field(default_factory=list)
+    where: str = ""  # the regions and checks a model row covers (private view)
 
     @property
     def label(self) -> str:
@@ -119,34 +122,53 @@ def availability(hour: Hour) -> float | None:
     return (hour.requests - hour.failures) / hour.requests if hour.requests else None
 
 
-def bar(label: str, hour: Hour) -> Bar:
-    value = availability(hour)
-    if value is None:
-        if hour.maintenance:
+def bar(label: str, requests: int, failures: int, maintenance: int) -> Bar:
+    if not requests:
+        if maintenance:
             return Bar(label, "maintenance", f"{label}: maintenance")
         return Bar(label, "none", f"{label}: no data")
+    value = (requests - failures) / requests
     state = "ok" if value >= 0.99 else "minor" if value >= 0.90 else "major"
-    extra = ", part in maintenance" if hour.maintenance else ""
-    return Bar(label, state, f"{label}: {value:.2%} available ({hour.requests - hour.failures} of {hour.requests} probes ok{extra})")
+    extra = ", part in maintenance" if maintenance else ""
+    return Bar(label, state, f"{label}: {value:.2%} available ({requests - failures} of {requests} probes ok{extra})")
 
 
-def figures(hour_maps: list[dict[int, Hour]], now: float, days: int) -> dict[str, Any]:
-    """Bars and figures over the last 24 hours and ``days`` days of some targets' hourly figures, together."""
-    current = int(now // HOUR)
-    by_hour = [merged(m[i] for m in hour_maps if i in m) for i in range(current - 23, current + 1)]
-    day_start = int(now // 86400)
-    bars_long, long_hours = [], []
-    for day in range(day_start - days + 1, day_start + 1):
-        hours = [m[i] for m in hour_maps for i in range(day * 24, day * 24 + 24) if i in m]
-        day_hour = merged(hours)
-        long_hours.append(day_hour)
-        bars_long.append(bar(dt.datetime.fromtimestamp(day * 86400, dt.timezone.utc).strftime("%Y-%m-%d"), day_hour))
-    last_day, long_total = merged(by_hour), merged(long_hours)
-    bars_24h = [bar(dt.datetime.fromtimestamp(i * HOUR, dt.timezone.utc).strftime("%H:00 UTC"), h)
-                for i, h in zip(range(current - 23, current + 1), by_hour, strict=True)]
-    return {"availability_24h": availability(last_day), "availability_long": availability(long_total),
+def figures(entries: list[TargetHistory], now: float, days: int, long: bool = True) -> dict[str, Any]:
+    """Bars and figures over the last 24 hours and ``days`` days of some targets' history, together (``long``:
+    the day bars too; model rows show the 24 hours only)."""
+    current, today = int(now // HOUR), int(now // 86400)
+    last_day = merged(h for e in entries for i in range(current - 23, current + 1) if (h := e.hours.get(i)) is not None)
+    bars_24h = []
+    for i in range(current - 23, current + 1):
+        hours = [h for e in entries if (h := e.hours.get(i)) is not None]
+        bars_24h.append(bar(_HOUR_LABELS[i % 24], sum(h.requests for h in hours), sum(h.failures for h in hours),
+                            sum(h.maintenance for h in hours)))
+    bars_long, total_requests, total_failures = [], 0, 0
+    for day in range(today - days + 1, today + 1) if long else range(today, today + 1):
+        requests = failures = maintenance = 0
+        for entry in entries:
+            r, f, m = entry.day(day, today)
+            requests, failures, maintenance = requests + r, failures + f, maintenance + m
+        total_requests, total_failures = total_requests + requests, total_failures + failures
+        bars_long.append(bar(_day_label(day), requests, failures, maintenance))
+    if not long:
+        total_requests = total_failures = 0
+        for entry in entries:
+            for day in range(today - days + 1, today + 1):
+                r, f, _ = entry.day(day, today)
+                total_requests, total_failures = total_requests + r, total_failures + f
+    return {"availability_24h": availability(last_day),
+            "availability_long": (total_requests - total_failures) / total_requests if total_requests else None,
             "p50_s": quantile(last_day.latency, 0.50), "p95_s": quantile(last_day.latency, 0.95),
             "ttft_p50_s": quantile(last_day.ttft, 0.50), "bars_24h": bars_24h, "bars_long": bars_long}
+
+
+_HOUR_LABELS = [f"{h:02d}:00 UTC" for h in range(24)]
+
+
+@functools.lru_cache(maxsize=512)
+def _day_label(day: int) -> str:
+    return dt.datetime.fromtimestamp(day * 86400, dt.timezone.utc).strftime("%Y-%m-%d")
 
 
 def build_rows(health_rows: list[dict[str, Any]], history: HistoryBook, official: dict[str, str], days: int,
@@ -164,19 +186,20 @@ def build_rows(health_rows: list[dict[str, Any]], history: HistoryBook, official
     for provider, models in providers.items():
         children = []
         for model, targets in models.items():
-            maps = [history.targets[h["id"]].hours for h, _, _ in targets if h["id"] in history.targets]
-            parts = [Row(f"{h['region']} · {h['check']}", s, r, **figures([history.targets[h["id"]].hours], now, days))
-                     for h, s, r in targets if h["id"] in history.targets]
+            entries = [history.targets[h["id"]] for h, _, _ in targets if h["id"] in history.targets]
+            parts = ([Row(f"{h['region']} · {h['check']}", s, r, **figures([history.targets[h["id"]]], now, days, long=False))
+                      for h, s, r in targets if h["id"] in history.targets] if len(targets) > 1 else [])
             state = combined([s for _, s, _ in targets])
             reason = next((r for _, s, r in targets if s == state), targets[0][2])
-            children.append(Row(model, state, reason, **figures(maps, now, days), children=parts))
-        all_maps = [history.targets[h["id"]].hours for m in models.values() for h, _, _ in m if h["id"] in history.targets]
+            children.append(Row(model, state, reason, **figures(entries, now, days, long=False), children=parts,
+                                where=", ".join(f"{h['region']} · {h['check']}" for h, _, _ in targets)))
+        all_entries = [history.targets[h["id"]] for m in models.values() for h, _, _ in m if h["id"] in history.targets]
         state = combined([c.state for c in children])
         word = official.get(provider)
         ours = OFFICIAL.get(word) if word else None
         disagree = ours is not None and _differs(state, ours)
         rows.append(Row(provider, state, next((c.reason for c in children if c.state == state), ""),
-                        **figures(all_maps, now, days), official=ours, disagree=disagree, children=children))
+                        **figures(all_entries, now, days), official=ours, disagree=disagree, children=children))
     return rows
 
 
@@ -219,6 +242,16 @@ def _lead(seconds: float) -> str:
     if seconds >= 0:
         return f"we saw it {_duration(seconds)} before the official post"
     return f"the official post came {_duration(-seconds)} before we saw it"
+
+
+def bars_html(items: list[Bar], caption: str) -> Markup:
+    """A row of uptime bars: an ordered list, each bar's meaning in words for screen readers and as a tooltip.
+    Built here rather than in the template: a page holds thousands of them."""
+    cells = "".join(f'<li class="bar {b.state}" title="{escape(b.text)}"><span class="vh">{escape(b.text)}</span></li>' for b in items)
+    return Markup(f'<ol class="bars" aria-label="{escape(caption)}" style="grid-template-columns: repeat({len(items)}, 1fr)">{cells}</ol>')
+
+
+_ENV.globals["bars_html"] = bars_html
 
 
 def render_status(*, title: str, rows: list[Row], incidents: list[dict[str, Any]], public: bool, show_models: bool,
