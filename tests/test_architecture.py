@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("plan", ["plan", "pricing", "status.pages"]),
     ("pipeline", ["events", "prober.engine", "scheduler"]),
     ("consumers", ["metrics", "health", "history", "recent", "transitions", "sink", "status.poller", "status.metrics"]),
-    ("interface", ["web", "report"]),
+    ("interface", ["web", "report", "archive"]),
     ("composition", ["app"]),
     ("entry points", ["demo", "simulator", "cli", "__main__"]),
 ]

@@ -132,3 +132,28 @@ async def test_report_served_at_slash_report_and_clear_errors(db: Database) -> N
 
 def test_month_bounds() -> None:
     assert month_bounds("2026-12") == (dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc), dt.datetime(2027, 1, 1, tzinfo=dt.timezone.utc))
+
+
+async def test_status_page_reads_90_days_and_incidents_from_the_sink(db: Database) -> None:
+    """With status_page.history_dsn the page shows the sink's settled days (not just what memory saw since the
+    start) and the incidents stored there; the page says where its history comes from."""
+    import asyncio
+
+    import aiohttp
+
+    await filled(db)
+    text = (f"region: seoul\ninterval: 5s\ntimeout: 1s\nstatus_page:\n  history_dsn: '{db.dsn('healthboard_reader')}'\n"
+            "providers:\n  - name: openai\n    kind: openai\n    base_url: http://127.0.0.1:9/v1\n    api_key: sk-archive-0123456789\n"
+            "    models: [gpt-4o-mini]\n")
+    async with exporter_for(text) as (exporter, url):
+        for _ in range(100):
+            if exporter.archive.loaded_until is not None:
+                break
+            await asyncio.sleep(0.1)
+        async with aiohttp.ClientSession() as session, session.get(url + "/status") as response:
+            page = await response.text()
+    fails = sum(1 for i in range(144) if i % 37 == 0)
+    assert f"2026-10-05: {(144 - fails) / 144:.2%} available ({144 - fails} of 144 probes ok)" in page
+    assert "Last 90 days" in page and "90 days from the Postgres sink" in page
+    assert "openai/gpt-4o-mini</b>: major outage" in page and "2026-10-06 09:59 UTC" in page
+    assert "google" not in page, "only this exporter's targets are shown"

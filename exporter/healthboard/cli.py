@@ -176,11 +176,11 @@ def _report(args: argparse.Namespace) -> int:
     prices = load_config(args.config).prices if args.config else None
 
     async def build() -> report.Report:
-        conn = await asyncpg.connect(dsn, timeout=15)
+        pool = await report.connect(dsn)
         try:
-            return await report.build(conn, args.month, prices)
+            return await report.build(pool, args.month, prices)
         finally:
-            await conn.close()
+            await pool.close()
 
     try:
         text = report.render(asyncio.run(build()), args.format)

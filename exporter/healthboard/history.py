@@ -95,6 +95,7 @@ class TargetHistory:
     recent: collections.deque[tuple[float, bool, str | None]] = dataclasses.field(default_factory=lambda: collections.deque(maxlen=OPEN_WINDOW))
     maintenance: bool = False  # the last probe was in a maintenance window
     days: dict[int, tuple[int, int, int]] = dataclasses.field(default_factory=dict)  # settled days: (requests, failures, maintenance)
+    archived: dict[int, tuple[int, int, int]] = dataclasses.field(default_factory=dict)  # the same, from the sink (archive.py)
 
     def day(self, index: int, today: int) -> tuple[int, int, int]:
         """(requests, failures, maintenance probes) of a day (index: unix days). Days before yesterday are
@@ -102,6 +103,8 @@ class TargetHistory:
         cached = self.days.get(index)
         if cached is not None:
             return cached
+        if index < today - 1 and index in self.archived:  # the sink saw the whole day; memory only since start
+            return self.archived[index]
         requests = failures = maintenance = 0
         for i in range(index * 24, index * 24 + 24):
             hour = self.hours.get(i)
@@ -133,6 +136,9 @@ class HistoryBook:
         self.open: dict[tuple[str, str], Incident] = {}
         self.closed: collections.deque[Incident] = collections.deque(maxlen=_KEEP_CLOSED)
         self.official: dict[str, OfficialIncident] = {}  # key: provider and title
+        # from the Postgres sink, when status_page.history_dsn is set (healthboard/archive.py)
+        self.archived: dict[str, dict[int, tuple[int, int, int]]] = {}  # target id → unix day → totals
+        self.archived_incidents: list[Incident] = []
         self.listeners: list[Callable[[IncidentChange], None]] = []  # the sink: each incident opening, turning major, resolving
         self.started = time.time()
 
@@ -143,7 +149,7 @@ class HistoryBook:
         elif kind is TargetAdded:
             entry = self.targets.get(event.target.id)
             if entry is None:
-                self.targets[event.target.id] = TargetHistory(event.target)
+                self.targets[event.target.id] = TargetHistory(event.target, archived=self.archived.setdefault(event.target.id, {}))
             else:
                 entry.target = event.target
         elif kind is TargetRemoved:
@@ -245,8 +251,12 @@ class HistoryBook:
         return min(found, key=lambda o: abs(o.started - incident.detected), default=None)
 
     def incidents(self) -> list[Incident]:
-        """Open incidents first, then closed ones, newest first."""
-        return sorted(self.open.values(), key=lambda i: -i.started) + sorted(self.closed, key=lambda i: -i.started)
+        """Open incidents first, then closed ones, newest first; the sink's too (the same incident once, and only
+        of models this exporter probes)."""
+        seen = {i.id for i in self.open.values()} | {i.id for i in self.closed}
+        probed = {(t.target.provider, t.target.model) for t in self.targets.values()}
+        closed = [*self.closed, *(i for i in self.archived_incidents if i.id not in seen and (i.provider, i.model) in probed)]
+        return sorted(self.open.values(), key=lambda i: -i.started) + sorted(closed, key=lambda i: -i.started)
 
 
 

@@ -10,6 +10,7 @@ provider_status_events, and llm_checks for the month's percentiles (one scan).
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import dataclasses
 import datetime as dt
@@ -73,6 +74,11 @@ FROM provider_status_events WHERE kind = 'incident' AND status = 'open' AND ts >
 """
 
 
+async def connect(dsn: str) -> asyncpg.Pool:
+    """A small pool for build(): one connection per query."""
+    return await asyncpg.create_pool(dsn, min_size=1, max_size=3, timeout=15)
+
+
 def month_bounds(month: str) -> tuple[dt.datetime, dt.datetime]:
     """``2026-11`` → [2026-11-01, 2026-12-01) in UTC; ValueError with a hint otherwise."""
     try:
@@ -97,12 +103,20 @@ class Report:
         return dataclasses.asdict(self)
 
 
-async def build(conn: asyncpg.Connection, month: str, prices: Mapping[str, Price] | None = None) -> Report:
+async def build(db: asyncpg.Pool | asyncpg.Connection, month: str, prices: Mapping[str, Price] | None = None) -> Report:
+    """The report for ``month``. Given a pool (``connect``), its queries run side by side, one connection each:
+    each is one scan of the month's rows, and a server with several cores runs them in parallel."""
     start, end = month_bounds(month)
     prices = {**DEFAULT_PRICES, **(prices or {})}
-    stream = {(r["provider"], r["model"], r["region"]): r for r in await conn.fetch(STREAM_SQL, start, end)}
+    if isinstance(db, asyncpg.Pool):
+        target_rows, stream_rows, daily_rows, official_rows, incident_rows = await asyncio.gather(
+            *(db.fetch(query, start, end) for query in (TARGETS_SQL, STREAM_SQL, DAILY_SQL, OFFICIAL_SQL, INCIDENTS_SQL)))
+    else:
+        target_rows, stream_rows, daily_rows, official_rows, incident_rows = [
+            await db.fetch(query, start, end) for query in (TARGETS_SQL, STREAM_SQL, DAILY_SQL, OFFICIAL_SQL, INCIDENTS_SQL)]
+    stream = {(r["provider"], r["model"], r["region"]): r for r in stream_rows}
     targets = []
-    for row in await conn.fetch(TARGETS_SQL, start, end):
+    for row in target_rows:
         timing = stream.get((row["provider"], row["model"], row["region"]), {})
         requests = row["requests"]
         cost = cost_usd(prices.get(row["model"]), row["input_tokens"], row["output_tokens"])
@@ -114,10 +128,10 @@ async def build(conn: asyncpg.Connection, month: str, prices: Mapping[str, Price
             "ttft_p95_ms": timing.get("ttft_p95_ms"), "tokens_per_s_p50": timing.get("tokens_per_s_p50"), "cost_usd": round(cost, 6),
         })
     daily = [{"day": r["day"].date().isoformat(), "provider": r["provider"], "model": r["model"], "availability": r["availability"]}
-             for r in await conn.fetch(DAILY_SQL, start, end)]
-    official = [dict(r) for r in await conn.fetch(OFFICIAL_SQL, start, end)]
+             for r in daily_rows]
+    official = [dict(r) for r in official_rows]
     incidents, leads, used = [], [], set()
-    for row in await conn.fetch(INCIDENTS_SQL, start, end):
+    for row in incident_rows:
         detected, ended = row["detected_at"], row["ended_at"]
         match = min((o for i, o in enumerate(official) if o["provider"] == row["provider"]
                      and detected - dt.timedelta(seconds=MATCH_BEFORE) <= o["ts"] <= (ended or end)),

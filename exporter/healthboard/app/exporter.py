@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from healthboard.config import Config, load_config, parse_config
 from healthboard.durations import format_duration
 from healthboard.errors import ConfigError, NoTargets
+from healthboard.archive import ArchiveLoader
 from healthboard.history import HistoryBook
 from healthboard.health import METRICS_WINDOW, HealthBook, WindowStats, overall_health, target_health, window_stats
 from healthboard.maintenance import of_config
@@ -91,6 +92,7 @@ class Exporter:
         self.health = HealthBook()
         self.recent = RecentChecks(config.recent_checks)
         self.history = HistoryBook(config.status_page.memory_days)
+        self.archive = ArchiveLoader(plan.history_dsn, self.history, config.region) if plan.history_dsn else None
         self.scheduler = Scheduler(
             engine, concurrency=config.concurrency, suspicion=plan.suspicion,
             slow_threshold=config.slow_threshold, backoff_max=config.backoff_max
@@ -121,11 +123,15 @@ class Exporter:
             self.sink.start()
         self.scheduler.start()
         self.status.start()
+        if self.archive is not None:
+            self.archive.start()
         _freeze_long_lived()  # with the scheduler's tasks (long-lived too), before they first run
 
     async def stop(self) -> None:
         await self.scheduler.stop()
         await self.status.stop()
+        if self.archive is not None:
+            await self.archive.stop()
         if self.sink is not None:
             await self.sink.stop()
         await self.engine.close()
@@ -202,6 +208,17 @@ class Exporter:
                 "cost_usd": round(stats.cost_usd, 8),
             })
         return rows
+
+    @property
+    def history_days(self) -> int:
+        """Days of history the status page shows: the sink's 90 when it reads them, else what memory keeps."""
+        return 90 if self.archive is not None else self.config.status_page.memory_days
+
+    @property
+    def history_source(self) -> str:
+        if self.archive is None:
+            return "memory"
+        return "sink" if self.archive.loaded_until is not None else "sink-pending"
 
     def official_status(self) -> dict[str, str]:
         """Provider → what its official status page says now (the worst of its watched components)."""

@@ -41,6 +41,10 @@ class Exporter(Protocol):
     def metrics_rows(self) -> list[dict[str, Any]]: ...
     def recent_checks(self) -> Iterator[CheckRecord]: ...
     def official_status(self) -> dict[str, str]: ...
+    @property
+    def history_days(self) -> int: ...
+    @property
+    def history_source(self) -> str: ...
     def maintenance_rows(self) -> list[dict[str, Any]]: ...
     def redacted_config(self) -> dict[str, Any]: ...
     def reload(self, text: str | None = None) -> None: ...
@@ -276,14 +280,18 @@ async def api_target_action(request: web.Request) -> web.Response:
 
 def _status_html(exporter: Exporter, public: bool) -> str:
     settings = exporter.config.status_page
-    days = settings.memory_days
+    days = exporter.history_days
     rows = pages.build_rows(exporter.health_rows(), exporter.history, exporter.official_status(), days)
     maintenance = exporter.maintenance_rows()
     if public:
         maintenance = [{**m, "region": None} for m in maintenance]
-    note = (f"History: up to {days} days, kept in this exporter's memory since it started "
-            f"({_since(exporter.history.started)}); a restart begins it anew. The full record is in the Postgres sink "
-            f"(the monthly report and the history dashboard read it).")
+    source = exporter.history_source
+    if source == "memory":
+        note = (f"History: up to {days} days, kept in this exporter's memory since it started "
+                f"({_since(exporter.history.started)}); a restart begins it anew.")
+    else:
+        note = (f"History: {days} days from the Postgres sink, today and yesterday from this exporter's memory"
+                + (" (the sink's history is still loading)." if source == "sink-pending" else "."))
     return pages.render_status(title=settings.title, rows=rows, incidents=pages.incident_rows(exporter.history, public),
                                public=public, show_models=settings.show_models, refresh=settings.refresh,
                                history_note=note, days=days, maintenance=maintenance)
@@ -313,7 +321,7 @@ async def status_page_internal(request: web.Request) -> web.Response:
 async def badge(request: web.Request) -> web.Response:
     exporter = _exporter(request)
     provider, model = request.match_info["provider"], request.match_info.get("model")
-    days = exporter.config.status_page.memory_days
+    days = exporter.history_days
     rows = pages.build_rows(exporter.health_rows(), exporter.history, {}, days)
     row = next((r for r in rows if r.name == provider), None)
     if row is not None and model is not None:
@@ -351,11 +359,11 @@ async def monthly_report(request: web.Request) -> web.Response:
     except ValueError as exc:
         return _error(400, str(exc))
     try:
-        conn = await asyncpg.connect(dsn.reveal(), timeout=10)
+        pool = await report.connect(dsn.reveal())
         try:
-            built = await report.build(conn, month, exporter.config.prices)
+            built = await report.build(pool, month, exporter.config.prices)
         finally:
-            await conn.close()
+            await pool.close()
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
         return _error(503, "the report's database can't be read", detail=scrub(f"{type(exc).__name__}: {exc}"))
     content_type = {"html": "text/html", "csv": "text/csv", "json": "application/json"}[fmt]
