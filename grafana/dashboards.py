@@ -262,6 +262,12 @@ def history() -> dict[str, Any]:
         f"SELECT ts AS time, provider, model, region, http_status, error_type, latency_ms, request_id, error_message "
         f"FROM llm_checks WHERE NOT ok AND {where} AND $__timeFilter(ts) ORDER BY ts DESC LIMIT 20")],
         datasource=PG, unit="none", w=24, h=9, description="Request ids are what the provider's support asks for.")
+    b.add("table", "Incidents our probes detected", [sql(
+        f"SELECT started_at AS time, provider, model, severity, ended_at AS ended, "
+        f"round(extract(epoch FROM coalesce(ended_at, now()) - started_at) / 60) AS minutes, error_types::text AS error_types, "
+        f"array_to_string(regions, ', ') AS regions FROM llm_incidents WHERE {where} AND $__timeFilter(started_at) ORDER BY started_at DESC LIMIT 100")],
+        datasource=PG, unit="none", w=24, h=8,
+        description="From llm_incident_events (the exporter's history book, one row per incident): the same incidents the status page and `healthboard report` list.")
     b.add("table", "Official status changes and incidents (detection lead)", [sql(
         "SELECT ts AS time, provider, kind, component, status, title, detection_lead_seconds AS lead_s, url "
         "FROM provider_status_events WHERE provider IN ($provider) AND $__timeFilter(ts) ORDER BY ts DESC LIMIT 100")],
