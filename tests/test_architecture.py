@@ -116,3 +116,8 @@ def test_the_exporters_hard_rule_is_the_detectors() -> None:
     assert numbers["llm_probe_outage_run_server_errors"] == evidence.HARD_RUN_SERVER_ERRORS
     spans = sorted(float(v) for v in re.findall(r"llm_probe_outage_run_seconds >= bool ([0-9.]+)", expr))
     assert spans == [evidence.HARD_RUN_SECONDS, evidence.ANY_RUN_SECONDS]
+    assert "llm_probe_outage_run_server_errors * 2 >= bool" in expr  # at least half of the run server errors
+    # prometheus/tests/availability.yml, "a network blip between two sporadic 5xx": the same cases here
+    blip = evidence.Progress(11, 11, 0, 0, 0, 11, 33.0, 2)
+    outage = evidence.Progress(11, 11, 0, 0, 0, 11, 33.0, 11)
+    assert not blip.hard_outage and outage.hard_outage

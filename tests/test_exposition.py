@@ -90,6 +90,8 @@ def reference_registry(n: int) -> CollectorRegistry:
     Gauge("llm_quality_score_recent", "", labels, registry=registry)  # no quality check among these records
     Gauge("llm_probe_served_model_mismatch", "", labels, registry=registry)  # no reply named a model here
     deprecated = Gauge("llm_probe_model_deprecated", "", labels, registry=registry)
+    Gauge("llm_probe_maintenance", "", labels, registry=registry)  # no maintenance window covers these targets
+    Counter("llm_probe_reasoning_exhausted", "", labels, registry=registry)  # no reasoning model among them
     evidence: dict[str, Evidence] = {}
     for target, record, consecutive_failures, outage in records(n):
         label_values = target.labels

@@ -112,3 +112,22 @@ async def test_reasoning_models_get_the_least_effort_and_an_empty_answer_is_not_
         async with ProbeEngine() as engine:
             record = await engine.probe(target)
         assert record.ok and record.error_type is None, record
+        assert record.reasoning_exhausted and record.to_json()["reasoning_exhausted"] is True
+    # a quality check on a reasoning model whose budget went on thinking: no score (not a wrong answer), its own
+    # outcome counted, and never a failure
+    target = build_plan(parse_config(
+        f"providers:\n  - {{name: p, kind: openai, base_url: '{base.format(url=sim.url)}', api_key: {key}, models: [{{name: o4-mini, check: quality}}]}}\n", "t", {}), {}).targets[0]
+    metrics = Metrics()
+    metrics.probes.add_target(target)
+    async with ProbeEngine() as engine:
+        record = await engine.probe(target)
+    metrics.probes.observe(record)
+    assert record.ok and record.reasoning_exhausted and record.quality_score is None
+    text = metrics.render().decode()
+    assert 'llm_probe_reasoning_exhausted_total{provider="p",model="o4-mini",region="default",check="quality"} 1.0' in text
+    assert 'llm_quality_score_recent{provider="p",model="o4-mini"' not in text
+    # an ordinary model's full answer is not that outcome
+    target = build_plan(parse_config(
+        f"providers:\n  - {{name: p, kind: openai, base_url: '{base.format(url=sim.url)}', api_key: {key}, models: [gpt-4o-mini]}}\n", "t", {}), {}).targets[0]
+    async with ProbeEngine() as engine:
+        assert not (await engine.probe(target)).reasoning_exhausted

@@ -135,3 +135,20 @@ def test_error_messages_are_scrubbed_of_keys() -> None:
     body = json.dumps({"error": {"message": "Incorrect API key provided: sk-proj-AAAABBBBCCCCDDDDEEEE1234.", "type": "invalid_request_error", "code": "invalid_api_key"}})
     verdict = WIRE_FORMATS["openai"].judge(Reply(401, CIMultiDict(), body.encode()))
     assert "AAAABBBB" not in (verdict.message or "") and "[REDACTED]" in (verdict.message or "")
+
+
+@pytest.mark.parametrize("kind, body, exhausted", [
+    # Gemini 2.5 thinking past maxOutputTokens: no text part, thoughtsTokenCount, finishReason MAX_TOKENS
+    ("gemini", {"candidates": [{"content": {"role": "model"}, "finishReason": "MAX_TOKENS", "index": 0}],
+                "usageMetadata": {"promptTokenCount": 4, "totalTokenCount": 12, "thoughtsTokenCount": 8}, "modelVersion": "gemini-2.5-flash"}, True),
+    ("gemini", {"candidates": [{"content": {"role": "model", "parts": [{"text": "4"}]}, "finishReason": "MAX_TOKENS"}],
+                "usageMetadata": {"promptTokenCount": 4, "candidatesTokenCount": 1, "thoughtsTokenCount": 7}}, False),
+    # OpenAI o-series: empty content, finish_reason length, completion_tokens_details.reasoning_tokens
+    ("openai", {"choices": [{"index": 0, "message": {"role": "assistant", "content": ""}, "finish_reason": "length"}],
+                "usage": {"prompt_tokens": 8, "completion_tokens": 16, "completion_tokens_details": {"reasoning_tokens": 16}}, "model": "o4-mini"}, True),
+    ("openai", {"choices": [{"index": 0, "message": {"role": "assistant", "content": ""}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 8, "completion_tokens": 0}, "model": "gpt-4o-mini"}, False),
+])
+def test_output_budget_consumed_by_reasoning_is_its_own_outcome(kind: str, body: dict, exhausted: bool) -> None:
+    verdict = WIRE_FORMATS[kind].judge(Reply(200, CIMultiDict(), json.dumps(body).encode()))
+    assert verdict.ok and verdict.reasoning_exhausted is exhausted

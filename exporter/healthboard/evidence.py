@@ -88,7 +88,7 @@ class Evidence:
 
 #: The hard branch of the detector (prometheus/rules/detector.yml, ``target:llm_outage_hard:bool``): a run of at
 #: least HARD_RUN_FAILURES outage-like failures spanning HARD_RUN_SECONDS with HARD_RUN_SERVER_ERRORS server
-#: errors among them, or spanning ANY_RUN_SECONDS whatever they are. The rules are the source of truth; these
+#: errors among them and at least half of them server errors, or spanning ANY_RUN_SECONDS whatever they are. The rules are the source of truth; these
 #: mirror them for the exporter's own use (the status poller's detection lead), and tests/test_architecture.py
 #: checks that the two agree.
 HARD_RUN_FAILURES = 4
@@ -114,7 +114,8 @@ class Progress:
     def hard_outage(self) -> bool:
         """Whether the run meets the detector's hard branch (what pages within a minute)."""
         return self.run_failures >= HARD_RUN_FAILURES and (
-            (self.run_seconds >= HARD_RUN_SECONDS and self.run_server_errors >= HARD_RUN_SERVER_ERRORS)
+            (self.run_seconds >= HARD_RUN_SECONDS and self.run_server_errors >= HARD_RUN_SERVER_ERRORS
+             and 2 * self.run_server_errors >= self.consecutive_outage)
             or self.run_seconds >= ANY_RUN_SECONDS
         )
 

@@ -81,6 +81,7 @@ class CheckRecord:
     served_model: str | None = None  # the model the provider says answered (``response.model``)
     deprecation: str | None = None  # what the reply says of the model's retirement (Sunset header, "has been deprecated")
     maintenance: bool = False  # probed during a configured maintenance window (healthboard/maintenance.py)
+    reasoning_exhausted: bool = False  # ok, but the output budget went on hidden reasoning: no answer to score
     id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
@@ -112,6 +113,7 @@ class CheckRecord:
             "served_model": self.served_model,
             "deprecation": self.deprecation,
             "maintenance": self.maintenance,
+            "reasoning_exhausted": self.reasoning_exhausted,
             **({"ttft_ms": _round(self.ttft_ms), "tokens_per_s": _round(self.tokens_per_s), "max_gap_ms": _round(self.max_gap_ms)}
                if self.check == "stream" else {}),
             **({"quality_score": self.quality_score} if self.check in ("quality", "vision") else {}),

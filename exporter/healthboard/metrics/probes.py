@@ -54,6 +54,7 @@ class ProbeMetrics:
         self._mismatch = at["llm_probe_served_model_mismatch"]
         self._deprecated = at["llm_probe_model_deprecated"]
         self._maintenance = at["llm_probe_maintenance"]
+        self._reasoning = at["llm_probe_reasoning_exhausted"]
         self._scores: dict[str, collections.deque[int]] = {}  # quality checks: the last QUALITY_WINDOW scores
         self._error_index = {e: i for i, e in enumerate(ErrorType)}
         self._other = self._error_index[ErrorType.OTHER]
@@ -141,6 +142,8 @@ class ProbeMetrics:
             v[self._tps] = record.tokens_per_s
         if record.max_gap_ms is not None:
             v[self._gap] = record.max_gap_ms / 1000
+        if record.reasoning_exhausted:
+            v[self._reasoning] = (v[self._reasoning] if v[self._reasoning] == v[self._reasoning] else 0.0) + 1
         if record.maintenance or v[self._maintenance] == v[self._maintenance]:  # set once the target has a window
             v[self._maintenance] = 1.0 if record.maintenance else 0.0
         if record.http_status is not None:

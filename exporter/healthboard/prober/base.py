@@ -49,6 +49,14 @@ class Verdict:
     retry_after: float | None = None  # seconds the body asks us to wait (Gemini's RetryInfo); headers win
     text: str | None = None  # the answer's text (quality checks score it)
     served_model: str | None = None  # the model the provider says answered (response.model, Gemini's modelVersion)
+    reasoning_tokens: int | None = None  # output tokens the model spent thinking (OpenAI reasoning_tokens, Gemini thoughts)
+    truncated: bool = False  # the reply stopped at the output cap (finish reason length / MAX_TOKENS)
+
+    @property
+    def reasoning_exhausted(self) -> bool:
+        """The output budget went on hidden reasoning: stopped at the cap with reasoning tokens and no answer.
+        Its own outcome: the API answered (not an outage), the answer just never came (not a wrong answer)."""
+        return self.ok and self.truncated and bool(self.reasoning_tokens) and not (self.text or "").strip()
 
 
 @dataclasses.dataclass(slots=True)

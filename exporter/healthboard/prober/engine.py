@@ -316,7 +316,8 @@ class ProbeEngine:
         record.output_tokens = verdict.output_tokens
         record.served_model = short(verdict.served_model)[:128] if verdict.served_model else None
         record.deprecation = deprecation_notice(status, headers, record.error_message)
-        if question is not None and verdict.ok:  # a wrong answer is a quality signal, never a failure
+        record.reasoning_exhausted = verdict.reasoning_exhausted
+        if question is not None and verdict.ok and not record.reasoning_exhausted:  # a wrong answer is a quality signal, never a failure
             record.quality_score = quality.score(verdict.text, question.answer)
         record.cost_usd = cost_usd(target.price, verdict.input_tokens, verdict.output_tokens)
         return record

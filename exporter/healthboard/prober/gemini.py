@@ -138,7 +138,8 @@ class GeminiWire(WireFormat):
         text = "".join(str(p.get("text") or "") for p in parts if isinstance(p, dict) and not p.get("thought"))
         version = data.get("modelVersion")
         return Verdict(True, input_tokens=as_int(usage.get("promptTokenCount")), output_tokens=output, text=text,
-                       served_model=version if isinstance(version, str) and version else None)
+                       served_model=version if isinstance(version, str) and version else None,
+                       reasoning_tokens=thoughts, truncated=candidates[0].get("finishReason") == "MAX_TOKENS" if isinstance(candidates[0], dict) else False)
 
     def error_type(self, status: int, data: dict[str, Any], headers: Mapping[str, str]) -> ErrorType:
         error = data.get("error") if isinstance(data.get("error"), dict) else {}

@@ -157,9 +157,11 @@ class OpenAIWire(WireFormat):
         if not isinstance(message, dict):
             return Verdict(False, ErrorType.INVALID_RESPONSE, "2xx reply's first choice has no message")
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        details = usage.get("completion_tokens_details") if isinstance(usage.get("completion_tokens_details"), dict) else {}
         content = message.get("content")
         return Verdict(True, input_tokens=as_int(usage.get("prompt_tokens")), output_tokens=as_int(usage.get("completion_tokens")),
-                       text=content if isinstance(content, str) else None, served_model=_text(data.get("model")))
+                       text=content if isinstance(content, str) else None, served_model=_text(data.get("model")),
+                       reasoning_tokens=as_int(details.get("reasoning_tokens")), truncated=choices[0].get("finish_reason") == "length")
 
     def error_type(self, status: int, data: dict[str, Any], headers: Mapping[str, str]) -> ErrorType:
         error = data.get("error") if isinstance(data.get("error"), dict) else {}
