@@ -191,6 +191,73 @@ providers:
     }
 
 
+STREAM_FIRST_TOKEN = 0.200  # the stream run: the simulator holds the first content token this long
+STREAM_CHUNK = 0.020  # then one token every 20 ms (50 tokens/s)
+STREAM_TOKENS = 16
+
+
+async def run_stream(n: int, seconds: float, work: Path, python: str, loop: str) -> dict:
+    """Stream checks: n targets streaming 16 tokens from a simulator of their own that holds the first token
+    200 ms and sends one every 20 ms, stamping (in its own process, on its own clock) when it sent each piece.
+    Our time to first token and tokens/s per check, matched to the simulator's stamps by request id: the
+    measurement's error, loop lag, parsing and loopback transfer included."""
+    scenario = work / "stream-scenario.yml"
+    scenario.write_text(f"latency: 0ms\nreply_text: pong\nstream: {{first_token: {{fixed: {STREAM_FIRST_TOKEN * 1000:g}ms}}, "
+                        f"chunk_interval: {STREAM_CHUNK * 1000:g}ms, tokens: {STREAM_TOKENS}}}\n")
+    sim_port = free_port()
+    sim = await start(python, "-m", "healthboard", "--log-level", "warning", "simulate", "--listen", f"127.0.0.1:{sim_port}",
+                      "--scenario", str(scenario), log=work / "stream-sim.log")
+    sim_url = f"http://127.0.0.1:{sim_port}"
+    config = work / f"stream-{n}.yml"
+    models = "\n".join(f"      - {{name: m{i}, check: stream, interval: {INTERVAL:g}s, max_tokens: {STREAM_TOKENS}}}" for i in range(n))
+    config.write_text(f"""
+timeout: 5s
+recheck_interval: 0
+recent_checks: {max(1000, int(n * seconds / INTERVAL * 2))}
+concurrency: 1000
+providers:
+  - name: sim
+    kind: openai
+    base_url: {sim_url}/v1
+    api_key: {KEY}
+    models:
+{models}
+""")
+    port = free_port()
+    try:
+        await wait_ready(sim_url + "/_sim/health")
+        process = await start(python, "-m", "healthboard", "--log-level", "warning", "serve", "--config", str(config),
+                              "--listen", f"127.0.0.1:{port}", "--loop", loop, log=work / f"stream-{n}.log")
+        url = f"http://127.0.0.1:{port}"
+        try:
+            await wait_ready(url + "/-/ready")
+            await asyncio.sleep(seconds + 1.0)
+            async with aiohttp.ClientSession() as session:
+                async with session.get(url + "/api/checks", params={"limit": "10000"}) as response:
+                    checks = (await response.json())["checks"]
+                async with session.get(sim_url + "/_sim/streams") as response:
+                    truth = {s["request_id"]: s for s in (await response.json())["streams"]}
+        finally:
+            await stop(process)
+    finally:
+        await stop(sim)
+    ttft_error, tps_error = [], []
+    for check in checks:
+        sent = truth.get(check.get("request_id"))
+        if not check["ok"] or sent is None or check.get("ttft_ms") is None:
+            continue
+        ttft_error.append(check["ttft_ms"] - sent["ttft"] * 1000)
+        true_tps = (sent["tokens"] - 1) / (sent["last"] - sent["first"])
+        if check.get("tokens_per_s"):
+            tps_error.append((check["tokens_per_s"] - true_tps) / true_tps * 100)
+    nominal = (STREAM_TOKENS - 1) / ((STREAM_TOKENS - 1) * STREAM_CHUNK)
+    return {"targets": n, "streams": len(ttft_error), "failed": sum(1 for c in checks if not c["ok"]),
+            "ttft_error_p50_ms": pct(ttft_error, 0.50), "ttft_error_p99_ms": pct(ttft_error, 0.99),
+            "tps_error_p50_pct": pct([abs(e) for e in tps_error], 0.50), "tps_error_p99_pct": pct([abs(e) for e in tps_error], 0.99),
+            "tps_nominal": nominal,
+            "tps_sim_median": statistics.median((s["tokens"] - 1) / (s["last"] - s["first"]) for s in truth.values()) if truth else None}
+
+
 BLACKBOX_CONFIG = """
 modules:
   llm:
@@ -313,7 +380,7 @@ async def stress_database(work: Path) -> tuple[object, str]:
     return server, dsn
 
 
-async def main_async(sizes: list[int], seconds: float, smoke: bool, loop: str, stress_n: int | None) -> int:
+async def main_async(sizes: list[int], seconds: float, smoke: bool, loop: str, stress_n: int | None, stream_n: int | None = None) -> int:
     python = sys.executable
     with tempfile.TemporaryDirectory(prefix="probe-engine-") as tmp:
         work = Path(tmp)
@@ -337,6 +404,7 @@ async def main_async(sizes: list[int], seconds: float, smoke: bool, loop: str, s
             if stress_n:
                 database, dsn = await stress_database(work)
                 results.append(await run_ours(stress_n, seconds, sim_url, work, python, loop, stress_dsn=dsn))
+            streamed = await run_stream(stream_n, seconds, work, python, loop) if stream_n else None
         finally:
             await stop(sim)
             if database is not None:
@@ -344,6 +412,15 @@ async def main_async(sizes: list[int], seconds: float, smoke: bool, loop: str, s
     print(f"### Probe engine: {seconds:g} s per point, {DELAY * 1000:g} ms injected delay, interval {INTERVAL:g} s, "
           f"{os.cpu_count()} cores, event loop {loop}\n")
     print(table(results))
+    if streamed:
+        print(f"\n### Stream checks: {streamed['targets']} targets, {streamed['streams']} streams matched to the simulator's send stamps "
+              f"({streamed['failed']} failed), first token held {STREAM_FIRST_TOKEN * 1000:g} ms, then a token every {STREAM_CHUNK * 1000:g} ms\n")
+        print("| figure | p50 | p99 | target |\n|---|---|---|---|")
+        print(f"| time to first token: ours − the simulator's | {streamed['ttft_error_p50_ms']:.2f} ms | {streamed['ttft_error_p99_ms']:.2f} ms | p99 ≤ 5 ms |")
+        print(f"| tokens/s: \\|ours − the simulator's\\| / the simulator's | {streamed['tps_error_p50_pct']:.2f} % | {streamed['tps_error_p99_pct']:.2f} % | within 2 % |")
+        print(f"\n(the simulator's own pace: {streamed['tps_sim_median']:.1f} tokens/s median against {streamed['tps_nominal']:.0f} scripted; "
+              "its send stamps, not the script, are the truth)")
+        results.append({"engine": "ours (stream)", **streamed})
     if stress_n:
         print(f"\nours under stress: /metrics scraped every {SCRAPE_EVERY:g} s while probing, and the sink writing every check "
               "to a local PostgreSQL 15.")
@@ -359,6 +436,9 @@ async def main_async(sizes: list[int], seconds: float, smoke: bool, loop: str, s
         if not peer or peer[0]["probes"] == 0 or peer[0]["failed"] == peer[0]["probes"]:
             print("SMOKE FAILED: blackbox_exporter did not probe successfully", file=sys.stderr)
             return 1
+        if stream_n and not streamed["streams"]:
+            print("SMOKE FAILED: no stream check matched the simulator's stamps", file=sys.stderr)
+            return 1
         stressed = [r for r in results if r["engine"] == "ours (stress)"]
         if stress_n and (not stressed or stressed[0]["scrapes_during"] == 0 or stressed[0]["sink_rows_written"] == 0):
             print("SMOKE FAILED: the stress run did not scrape or the sink wrote nothing", file=sys.stderr)
@@ -372,9 +452,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio", help="our event loop (healthboard serve --loop)")
     parser.add_argument("--stress-targets", type=int, default=5000, help="N of the stress run (0: skip it); default 5000")
+    parser.add_argument("--stream-targets", type=int, default=1000, help="N of the stream-check run (0: skip it); default 1000")
     parser.add_argument("--smoke", action="store_true", help="exit non-zero unless both engines probed successfully")
     args = parser.parse_args()
-    return asyncio.run(main_async(args.targets or [100, 1000, 5000], args.seconds, args.smoke, args.loop, args.stress_targets or None))
+    return asyncio.run(main_async(args.targets or [100, 1000, 5000], args.seconds, args.smoke, args.loop, args.stress_targets or None,
+                                  args.stream_targets or None))
 
 
 if __name__ == "__main__":

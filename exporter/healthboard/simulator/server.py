@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
 import datetime as dt
@@ -15,6 +16,7 @@ import struct
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
@@ -46,6 +48,7 @@ class Simulator:
     def __init__(self, scenario: Scenario | None = None) -> None:
         self.load(scenario or Scenario())
         self.requests: Counter[tuple[str, str, str]] = Counter()  # (kind, model, outcome)
+        self.stream_stamps: collections.deque[dict[str, Any]] = collections.deque(maxlen=100_000)  # /_sim/streams
 
     def load(self, scenario: Scenario) -> None:
         self.scenario = scenario
@@ -90,6 +93,7 @@ class Simulator:
         app.router.add_get("/status/{page}/{path:.*}", self._status_page)
         app.router.add_get("/_sim/health", self._health)
         app.router.add_get("/_sim/requests", self._stats)
+        app.router.add_get("/_sim/streams", self._streams)
         app.router.add_put("/_sim/scenario", self._put_scenario)
         return app
 
@@ -107,6 +111,11 @@ class Simulator:
         rows = [{"kind": k, "model": m, "outcome": o, "count": c} for (k, m, o), c in sorted(self.requests.items())]
         return web.json_response({"elapsed": self.elapsed(), "requests": rows})
 
+    async def _streams(self, request: web.Request) -> web.Response:
+        """When the simulator sent each recent stream's pieces (its own clock, seconds): the ground truth that
+        bench/probe_engine.py compares the exporter's time to first token and tokens/s against."""
+        return web.json_response({"streams": list(self.stream_stamps)})
+
     async def _put_scenario(self, request: web.Request) -> web.Response:
         try:
             self.load(parse_scenario(await request.text(), "request body"))
@@ -121,6 +130,7 @@ class Simulator:
         return handle
 
     async def _handle(self, request: web.Request, wire: SimWire) -> web.StreamResponse:
+        request["sim_received"] = time.monotonic()
         key = wire.key_of(request)
         kind_hint = "azure-openai" if "deployment" in request.match_info else wire.kind
         if key is None or not self.scenario.accepts_key(kind_hint, key):
@@ -187,11 +197,13 @@ class Simulator:
         pieces = stream_pieces(text, min(call.max_tokens, settings.tokens))
         headers = wire.headers_for(Reply(200, {}), call.kind)
         headers.update({"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"})
+        headers.update(_SUNSET.get() or {})  # a retiring model's streams announce it too
         response = web.StreamResponse(status=200, headers=headers)
         await response.prepare(request)
         for frame in wire.stream_head(call):
             await response.write(frame)
         await hold(first_token)
+        sent: list[float] = []
         halfway = max(1, len(pieces) // 2)
         for index, piece in enumerate(pieces):
             if index == halfway and outcome in STREAM_FAULTS:
@@ -208,9 +220,14 @@ class Simulator:
             if index:
                 await hold(interval)
             await response.write(wire.stream_delta(call, piece, index))
+            sent.append(time.monotonic())
         for frame in wire.stream_tail(call, len(pieces), "length" if len(pieces) >= call.max_tokens else "stop"):
             await response.write(frame)
         await response.write_eof()
+        if sent:
+            ids = [v for k, v in headers.items() if k.lower() in ("x-request-id", "request-id", "x-goog-request-id", "x-trace-id")]
+            self.stream_stamps.append({"request_id": ids[0] if ids else None, "model": call.model, "tokens": len(sent),
+                                       "ttft": sent[0] - request["sim_received"], "first": sent[0], "last": sent[-1]})
         return response
 
     def _send(self, reply: Reply, wire: SimWire, kind: str | None = None) -> web.Response:
