@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("config", ["config"]),
     ("plan", ["plan", "pricing", "status.pages"]),
     ("pipeline", ["events", "prober.engine", "scheduler"]),
-    ("consumers", ["metrics", "health", "history", "recent", "transitions", "sink", "status.poller", "status.metrics"]),
+    ("consumers", ["metrics", "health", "history", "lifecycle", "recent", "transitions", "sink", "status.poller", "status.metrics"]),
     ("interface", ["web", "report", "archive"]),
     ("composition", ["app"]),
     ("entry points", ["demo", "simulator", "cli", "__main__"]),

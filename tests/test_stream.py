@@ -131,3 +131,28 @@ async def test_reasoning_models_get_the_least_effort_and_an_empty_answer_is_not_
         f"providers:\n  - {{name: p, kind: openai, base_url: '{base.format(url=sim.url)}', api_key: {key}, models: [gpt-4o-mini]}}\n", "t", {}), {}).targets[0]
     async with ProbeEngine() as engine:
         assert not (await engine.probe(target)).reasoning_exhausted
+
+
+async def test_model_listing_shutdown_date_is_exported_and_withdrawn(sim: Sim) -> None:
+    """OpenAI's Retrieve model carries shutdown_date for a retiring model (the simulator's `sunset` rule):
+    llm_model_shutdown_date_seconds while announced, gone when not; a listing that isn't there is no date."""
+    import datetime as dt
+
+    from healthboard.lifecycle import LifecyclePoller
+
+    base, key, _, _ = KIND_EXAMPLES["openai"]
+    plan = build_plan(parse_config(
+        f"providers:\n  - {{name: p, kind: openai, base_url: '{base.format(url=sim.url)}', api_key: {key}, models: [gpt-4o-mini, gpt-4.1-nano]}}\n"
+        f"  - {{name: q, kind: openai, base_url: '{sim.url}/nowhere', api_key: {key}, models: [gpt-4o-mini]}}\n", "t", {}), {})
+    sim.script("latency: 1ms\nrules:\n  - match: {kind: openai, model: gpt-4o-mini}\n    sunset: 2027-01-15\n")
+    metrics = Metrics()
+    poller = LifecyclePoller(plan, 3600, metrics.own)
+    await poller.poll_all()
+    text = metrics.render().decode()
+    when = dt.datetime(2027, 1, 15, tzinfo=dt.timezone.utc).timestamp()
+    assert f'llm_model_shutdown_date_seconds{{model="gpt-4o-mini",provider="p"}} {when:.7e}' in text, text
+    assert 'model="gpt-4.1-nano"' not in text.split("llm_model_shutdown_date_seconds gauge")[1].split("# HELP")[0]
+    assert 'provider="q"' not in text.split("llm_model_shutdown_date_seconds gauge")[1].split("# HELP")[0]  # 404: no listing
+    sim.script("latency: 1ms\n")
+    await poller.poll_all()
+    assert "llm_model_shutdown_date_seconds{" not in metrics.render().decode()

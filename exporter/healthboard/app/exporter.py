@@ -22,6 +22,7 @@ from healthboard.durations import format_duration
 from healthboard.errors import ConfigError, NoTargets
 from healthboard.archive import ArchiveLoader
 from healthboard.history import HistoryBook
+from healthboard.lifecycle import LifecyclePoller
 from healthboard.health import METRICS_WINDOW, HealthBook, WindowStats, overall_health, target_health, window_stats
 from healthboard.maintenance import of_config
 from healthboard.metrics import Metrics
@@ -99,6 +100,7 @@ class Exporter:
         )
         self.sink = build_sink(config, plan, config_path or "<config>", self.metrics.own)
         self.status = StatusPoller(config, plan, self.metrics.own)
+        self.lifecycle = LifecyclePoller(plan, config.lifecycle_interval, self.metrics.own)
         consumers: list = [self.metrics.probes, self.health, self.recent, self.history, TransitionLog()]
         if config.otel_names:  # set at start: a reload doesn't add or drop metric families
             consumers.append(OtelMetrics(self.metrics.own))
@@ -123,6 +125,7 @@ class Exporter:
             self.sink.start()
         self.scheduler.start()
         self.status.start()
+        self.lifecycle.start()
         if self.archive is not None:
             self.archive.start()
         _freeze_long_lived()  # with the scheduler's tasks (long-lived too), before they first run
@@ -130,6 +133,7 @@ class Exporter:
     async def stop(self) -> None:
         await self.scheduler.stop()
         await self.status.stop()
+        await self.lifecycle.stop()
         if self.archive is not None:
             await self.archive.stop()
         if self.sink is not None:
@@ -161,6 +165,8 @@ class Exporter:
                                  slow_threshold=config.slow_threshold, backoff_max=config.backoff_max)
         self.status.configure(config, plan)
         self.status.start()
+        self.lifecycle.configure(plan, config.lifecycle_interval)
+        self.lifecycle.start()
         self.metrics.exporter.plan_applied(plan.budget_factor, plan.monthly_cost_usd)
         self.metrics.exporter.config_loaded(True)
         self.last_reload_error = None

@@ -91,11 +91,31 @@ class Simulator:
             for path in wire.paths:
                 app.router.add_post(path, self._handler(wire))
         app.router.add_get("/status/{page}/{path:.*}", self._status_page)
+        app.router.add_get(r"/v1/models/{model:.+}", self._openai_model)
+        app.router.add_get(r"/{prefix}/v1/models/{model:.+}", self._openai_model)
         app.router.add_get("/_sim/health", self._health)
         app.router.add_get("/_sim/requests", self._stats)
         app.router.add_get("/_sim/streams", self._streams)
         app.router.add_put("/_sim/scenario", self._put_scenario)
         return app
+
+    async def _openai_model(self, request: web.Request) -> web.Response:
+        """OpenAI's Retrieve model (GET /v1/models/{model}): the model object, with ``shutdown_date`` (YYYY-MM-DD)
+        when a rule announces the model's retirement (``sunset``), as OpenAI documents for monitoring shutdowns."""
+        wire = next(w for w in SIM_WIRES if w.kind == "openai")
+        key = wire.key_of(request)
+        if key is None or not self.scenario.accepts_key("openai", key):
+            return self._send(wire.reject_key(key, "openai"), wire, "openai")
+        model = request.match_info["model"]
+        known = self.scenario.known_models("openai")
+        if (known is not None and model not in known) or self.scenario.is_retired(model):
+            return self._send(Reply(404, {"error": {"message": f"The model '{model}' does not exist", "type": "invalid_request_error",
+                                                    "param": "model", "code": "model_not_found"}}), wire, "openai")
+        found = self._rule("openai", model, request.match_info.get("prefix"))
+        body: dict[str, Any] = {"id": model, "object": "model", "created": 1_715_367_049, "owned_by": "system"}
+        if found is not None and found[1].sunset is not None:
+            body["shutdown_date"] = found[1].sunset.isoformat()
+        return self._send(Reply(200, body), wire, "openai")
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "elapsed": self.elapsed()})
