@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install system-deps clean bench bench-alerts bench-sink dashboards
+.PHONY: demo test install system-deps clean bench bench-alerts bench-sink dashboards generated
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,12 @@ bench-sink: $(STAMP) system-deps
 ## dashboards: regenerate grafana/provisioning/dashboards/json/ from grafana/dashboards.py
 dashboards:
 	$(PYTHON) grafana/dashboards.py
+
+## generated: everything made from prometheus/rules/ and grafana/dashboards.py (dashboards, the Kubernetes
+## PrometheusRule, the mixin's rules.json); the tests fail when one is stale
+generated: dashboards
+	$(PYTHON) deploy/kubernetes/generate.py
+	$(PYTHON) mixin/generate.py
 
 system-deps:
 	@./scripts/install-system-deps.sh

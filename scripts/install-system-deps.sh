@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real components the test suite runs: promtool/prometheus, amtool/alertmanager and
 # blackbox_exporter (the peer of the probe-engine benchmark), chromium (the status page tests drive it through
-# Playwright, which is told its path: nothing downloads a browser) (Debian packages), and the PostgreSQL 15 server the
+# Playwright, which is told its path: nothing downloads a browser), kubectl (kustomize) and jsonnet (the mixin)
+# (Debian packages), and the PostgreSQL 15 server the
 # sink tests start (Debian's postgresql-15).
 set -euo pipefail
 missing=()
@@ -9,6 +10,8 @@ command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 command -v prometheus-blackbox-exporter >/dev/null 2>&1 || missing+=(prometheus-blackbox-exporter)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # the status page tests drive it through Playwright
+command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)  # kubectl kustomize: the Kubernetes manifests
+command -v jsonnet >/dev/null 2>&1 || missing+=(jsonnet)  # the monitoring mixin
 pg_bin=$(pg_config --bindir 2>/dev/null || true)
 { [ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ]; } || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql-15)
 [ ${#missing[@]} -eq 0 ] && exit 0
