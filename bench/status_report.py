@@ -132,6 +132,7 @@ def filled_book(n_targets: int, days: int) -> tuple[HistoryBook, list[dict]]:
             hour = Hour(requests=120, failures=rng.choice((0, 0, 0, 1, 2)))
             hour.latency = [rng.randrange(5, 30) for _ in LATENCY_BOUNDS]
             entry.hours[index] = hour
+        entry.fold(now_hour // 24 - 1)  # as the book does: hourly detail for today and yesterday only
         rows.append({"id": target.id, "provider": target.provider, "model": target.model, "region": target.region,
                      "check": target.check, "status": "healthy", "reason": "120 of 120 probes ok in 300s"})
     return book, rows

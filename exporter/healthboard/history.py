@@ -94,17 +94,20 @@ class TargetHistory:
     # the last scheduled probes outside maintenance: (ts, failed availability, error type)
     recent: collections.deque[tuple[float, bool, str | None]] = dataclasses.field(default_factory=lambda: collections.deque(maxlen=OPEN_WINDOW))
     maintenance: bool = False  # the last probe was in a maintenance window
-    days: dict[int, tuple[int, int, int]] = dataclasses.field(default_factory=dict)  # settled days: (requests, failures, maintenance)
+    # days before yesterday, folded out of ``hours``: (requests, failures, maintenance). Hours (with their latency
+    # histograms, for the last 24 hours' figures) are kept for today and yesterday only: at 5,000 targets a
+    # month of hourly histograms would be gigabytes, a month of these tuples is a few megabytes.
+    days: dict[int, tuple[int, int, int]] = dataclasses.field(default_factory=dict)
     archived: dict[int, tuple[int, int, int]] = dataclasses.field(default_factory=dict)  # the same, from the sink (archive.py)
 
     def day(self, index: int, today: int) -> tuple[int, int, int]:
-        """(requests, failures, maintenance probes) of a day (index: unix days). Days before yesterday are
-        settled (no probe can still land in them) and cached: the status page reads 90 of them per target."""
-        cached = self.days.get(index)
-        if cached is not None:
-            return cached
-        if index < today - 1 and index in self.archived:  # the sink saw the whole day; memory only since start
+        """(requests, failures, maintenance probes) of a day (index: unix days): the sink's full day when it has
+        it (memory holds only what this exporter saw since it started), else memory's."""
+        if index < today - 1 and index in self.archived:
             return self.archived[index]
+        folded = self.days.get(index)
+        if folded is not None:
+            return folded
         requests = failures = maintenance = 0
         for i in range(index * 24, index * 24 + 24):
             hour = self.hours.get(i)
@@ -112,10 +115,14 @@ class TargetHistory:
                 requests += hour.requests
                 failures += hour.failures
                 maintenance += hour.maintenance
-        totals = (requests, failures, maintenance)
-        if index < today - 1:
-            self.days[index] = totals
-        return totals
+        return (requests, failures, maintenance)
+
+    def fold(self, before_day: int) -> None:
+        """Fold the hours of days before ``before_day`` into ``days``."""
+        for index in [i for i in self.hours if i // 24 < before_day]:
+            hour = self.hours.pop(index)
+            r, f, m = self.days.get(index // 24, (0, 0, 0))
+            self.days[index // 24] = (r + hour.requests, f + hour.failures, m + hour.maintenance)
 
 
 @dataclasses.dataclass(slots=True)
@@ -163,8 +170,8 @@ class HistoryBook:
         hour_index = int(record.ts // HOUR)
         hour = entry.hours.get(hour_index)
         if hour is None:
-            hour = entry.hours[hour_index] = Hour()
             self._prune(entry, hour_index)
+            hour = entry.hours[hour_index] = Hour()
         failed = fails_availability(record)
         if record.scheduled:
             if record.maintenance:
@@ -182,10 +189,10 @@ class HistoryBook:
         self._track(entry, record, failed, hard_outage, successes)
 
     def _prune(self, entry: TargetHistory, now_index: int) -> None:
-        oldest = now_index - self.days * 24
-        for index in [i for i in entry.hours if i < oldest]:
-            del entry.hours[index]
-        for index in [i for i in entry.days if i * 24 < oldest - 24]:
+        """On a new hour: fold days before yesterday, forget days past the window."""
+        today = now_index // 24
+        entry.fold(today - 1)
+        for index in [d for d in entry.days if d <= today - self.days]:
             del entry.days[index]
 
     def _track(self, entry: TargetHistory, record: CheckRecord, failed: bool, hard_outage: bool, successes: int) -> None:
