@@ -14,7 +14,7 @@ from healthboard.config import parse_config
 from healthboard.evidence import Evidence
 from healthboard.metrics import Metrics
 from healthboard.metrics.families import DURATION_BUCKETS, PHASE_BUCKETS, TTFT_BUCKETS
-from healthboard.record import PHASES, CheckRecord, ErrorType
+from healthboard.record import CheckRecord, ErrorType
 from healthboard.plan import Target, build_plan
 
 from conftest import require_binary
@@ -48,8 +48,9 @@ def records(n: int) -> Iterator[tuple[Target, CheckRecord, int, int]]:
             yield target, record, (i + j) % 4, (i + j) % 2
 
 
-def loaded_metrics(n: int) -> Metrics:
+def loaded_metrics(n: int, phases: bool = True) -> Metrics:
     metrics = Metrics()
+    metrics.probes.phases = phases
     evidence: dict[str, Evidence] = {}
     for target, record, consecutive, outage in records(n):
         metrics.probes.add_target(target)
@@ -104,8 +105,7 @@ def reference_registry(n: int) -> CollectorRegistry:
         interval.labels(*label_values).set(target.interval)
         for error_type in ErrorType:
             failures.labels(*label_values, error_type.value)
-        for name in PHASES:
-            phase.labels(*label_values, name)
+        # phase histograms (opt-in) appear per phase once observed
         for direction in ("input", "output"):
             tokens.labels(*label_values, direction)
         seen = evidence.setdefault(target.id, Evidence())
@@ -189,3 +189,16 @@ def test_removed_targets_disappear() -> None:
     metrics.probes.remove_target("p/m1/chat")
     assert 'model="m1"' not in metrics.render().decode()
     assert families(metrics.render().decode()) == families(generate_latest(metrics.registry).decode())
+
+
+def test_series_per_target_by_default() -> None:
+    """The default series set (issue 17's budget): phase histograms are opt-in; what a chat target exports before
+    any optional family is set is counted in docs/METRICS.md."""
+    from healthboard.metrics.families import TARGET_FAMILIES
+
+    metrics = loaded_metrics(3, phases=False)
+    text = metrics.render().decode()
+    assert "llm_probe_phase_duration_seconds_bucket{" not in text
+    default = sum(len(f.children) * (len(f.buckets) + 3 if f.kind == "histogram" else 1) for f in TARGET_FAMILIES if not f.optional)
+    assert default == 50
+    assert "llm_probe_phase_duration_seconds_bucket{" in loaded_metrics(3, phases=True).render().decode()

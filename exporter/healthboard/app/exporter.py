@@ -90,6 +90,7 @@ class Exporter:
         self.environ = environ
         self.engine = engine
         self.metrics = metrics or Metrics()
+        self.metrics.probes.phases = config.phase_histograms
         self.health = HealthBook()
         self.recent = RecentChecks(config.recent_checks)
         self.history = HistoryBook(config.status_page.memory_days)
@@ -160,6 +161,7 @@ class Exporter:
             log.warning("sink settings changed: they take effect at the next restart (the running sink keeps its spool and DSN)")
         self.config, self.plan = config, plan
         self.engine.max_body_bytes = config.max_body_bytes
+        self.metrics.probes.phases = config.phase_histograms
         self.recent.resize(config.recent_checks)
         self.scheduler.configure(plan.targets, concurrency=config.concurrency, suspicion=plan.suspicion,
                                  slow_threshold=config.slow_threshold, backoff_max=config.backoff_max)

@@ -320,6 +320,7 @@ class Config(Strict):
     api_token: str | None = None  # bearer token for POST /-/reload and /api/targets/*; unset disables them
     monthly_budget_usd: float | None = Field(default=None, gt=0)
     quality_questions: list[QualityQuestion] | None = Field(default=None, min_length=1)  # default: healthboard/quality.py
+    phase_histograms: bool = False  # per-phase latency histograms (dns, connect, tls, ttfb, transfer): 45 series a target
     lifecycle_interval: Duration = 21600.0  # how often to read each openai-kind model's shutdown_date; 0 disables
     otel_names: bool = False  # also export the OpenTelemetry GenAI client metrics (healthboard/metrics/otel.py)
     recent_checks: int = Field(default=1000, ge=10)

@@ -31,8 +31,8 @@ TARGET_FAMILIES = (
     ),
     Family(
         "llm_probe_phase_duration_seconds", HISTOGRAM,
-        "Latency by phase (dns, connect, tls, ttfb, transfer) of scheduled probes that got a response." + SOURCE,
-        "phase", PHASES, buckets=PHASE_BUCKETS,
+        "Latency by phase (dns, connect, tls, ttfb, transfer) of scheduled probes that got a response; with phase_histograms: true." + SOURCE,
+        "phase", PHASES, buckets=PHASE_BUCKETS, optional=True,  # opt-in: config phase_histograms
     ),
     Family("llm_probe_success", GAUGE, "1 if the last probe (scheduled or re-check) succeeded, else 0." + SOURCE),
     Family("llm_probe_consecutive_failures", GAUGE, "Failed probes in a row, re-checks included; 0 after a success." + SOURCE),

@@ -40,6 +40,7 @@ class ProbeMetrics:
         self._rechecks, self._recheck_failures = at["llm_probe_rechecks"], at["llm_probe_recheck_failures"]
         self._duration, self._phase = at["llm_probe_duration_seconds"], at["llm_probe_phase_duration_seconds"]
         self._phase_stride = self.series.family("llm_probe_phase_duration_seconds").stride
+        self.phases = False  # export the per-phase histograms (config phase_histograms)
         self._success, self._consecutive = at["llm_probe_success"], at["llm_probe_consecutive_failures"]
         self._consecutive_outage, self._last_run = at["llm_probe_consecutive_outage_failures"], at["llm_probe_last_run_timestamp_seconds"]
         self._evidence_probes, self._evidence_failures = at["llm_probe_evidence_probes"], at["llm_probe_evidence_failures"]
@@ -118,9 +119,13 @@ class ProbeMetrics:
             v[self._requests] += 1
             if not record.ok:
                 v[self._failures + self._error_index.get(record.error_type, self._other)] += 1
-            if record.http_status is not None:
+            if self.phases and record.http_status is not None:  # opt-in (config phase_histograms): 45 series a target
                 for phase, seconds in record.phases.items():
-                    _observe(v, self._phase + self._phase_index[phase] * self._phase_stride, PHASE_BUCKETS, seconds)
+                    base = self._phase + self._phase_index[phase] * self._phase_stride
+                    if v[base] != v[base]:  # first observation of an optional histogram: from NaN to zeros
+                        for i in range(base, base + self._phase_stride):
+                            v[i] = 0.0
+                    _observe(v, base, PHASE_BUCKETS, seconds)
         else:
             v[self._rechecks] += 1
             if not record.ok:
