@@ -117,7 +117,11 @@ async def test_public_view_hides_internal_details(sim) -> None:  # type: ignore[
         assert "Acme AI status" in public
         for secret in ("seoul", "api/health", "/metrics", sim.url, "127.0.0.1", "HTTP 500", "probes failed in", "sk-"):
             assert secret not in public, secret
-        assert "seoul" in internal and "api/health" in internal
+        assert "seoul" in internal and 'href="../api/health"' in internal  # relative from /status/internal
+        for link in re.findall(r'href="([^"#]+)"', internal):  # every link of the full view resolves here
+            if not link.startswith("http"):
+                status, _, _ = await get(url + "/status/" + link)
+                assert status != 404, link  # /api/health answers 503 while a target is unhealthy
         assert re.search(r"openai/gpt-4o-mini</b>: (major|partial) outage", public), "the incident itself is public"
 
 

@@ -150,7 +150,7 @@ class Simulator:
         return handle
 
     async def _handle(self, request: web.Request, wire: SimWire) -> web.StreamResponse:
-        request["sim_received"] = time.monotonic()
+        request[_RECEIVED] = time.monotonic()
         key = wire.key_of(request)
         kind_hint = "azure-openai" if "deployment" in request.match_info else wire.kind
         if key is None or not self.scenario.accepts_key(kind_hint, key):
@@ -247,7 +247,7 @@ class Simulator:
         if sent:
             ids = [v for k, v in headers.items() if k.lower() in ("x-request-id", "request-id", "x-goog-request-id", "x-trace-id")]
             self.stream_stamps.append({"request_id": ids[0] if ids else None, "model": call.model, "tokens": len(sent),
-                                       "ttft": sent[0] - request["sim_received"], "first": sent[0], "last": sent[-1]})
+                                       "ttft": sent[0] - request[_RECEIVED], "first": sent[0], "last": sent[-1]})
         return response
 
     def _send(self, reply: Reply, wire: SimWire, kind: str | None = None) -> web.Response:
@@ -275,6 +275,7 @@ class Simulator:
         return response
 
 
+_RECEIVED: web.RequestKey[float] = web.RequestKey("sim_received", float)  # when the request came in (monotonic)
 _SUNSET: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("sim_sunset", default=None)
 
 #: Words a streamed answer goes on with after the scripted reply text, one token each.

@@ -278,7 +278,7 @@ async def api_target_action(request: web.Request) -> web.Response:
 # -- the people's pages (healthboard/web/status.py) --------------------------------------------------
 
 
-def _status_html(exporter: Exporter, public: bool) -> str:
+def _status_html(exporter: Exporter, public: bool, root: str = "") -> str:
     settings = exporter.config.status_page
     days = exporter.history_days
     rows = pages.build_rows(exporter.health_rows(), exporter.history, exporter.official_status(), days)
@@ -294,7 +294,7 @@ def _status_html(exporter: Exporter, public: bool) -> str:
                 + (" (the sink's history is still loading)." if source == "sink-pending" else "."))
     return pages.render_status(title=settings.title, rows=rows, incidents=pages.incident_rows(exporter.history, public),
                                public=public, show_models=settings.show_models, refresh=settings.refresh,
-                               history_note=note, days=days, maintenance=maintenance)
+                               history_note=note, days=days, maintenance=maintenance, root=root)
 
 
 def _since(ts: float) -> str:
@@ -315,7 +315,7 @@ async def status_page(request: web.Request) -> web.Response:
 
 async def status_page_internal(request: web.Request) -> web.Response:
     """The full view (reasons, regions, links to the API), served wherever the API is."""
-    return web.Response(text=_status_html(_exporter(request), public=False), content_type="text/html", headers=_PAGE_HEADERS)
+    return web.Response(text=_status_html(_exporter(request), public=False, root="../"), content_type="text/html", headers=_PAGE_HEADERS)
 
 
 async def badge(request: web.Request) -> web.Response:

@@ -255,13 +255,16 @@ _ENV.globals["bars_html"] = bars_html
 
 
 def render_status(*, title: str, rows: list[Row], incidents: list[dict[str, Any]], public: bool, show_models: bool,
-                  refresh: float, history_note: str, days: int, maintenance: list[dict[str, Any]], now: float | None = None) -> str:
+                  refresh: float, history_note: str, days: int, maintenance: list[dict[str, Any]], now: float | None = None,
+                  root: str = "") -> str:
+    """``root``: the relative path from the page to the exporter's root ("" for /status, "../" for
+    /status/internal): every link is relative, so the page works under a reverse proxy's sub-path."""
     now = time.time() if now is None else now
     overall = combined([r.state for r in rows]) if rows else "unknown"
     return _ENV.get_template("status.html.j2").render(
         title=title, rows=rows, incidents=incidents, public=public, show_models=show_models, refresh=int(refresh), history_note=history_note,
         days=days, overall=overall, overall_label=STATES[overall][1], maintenance=maintenance,
-        updated=_when(now).replace(" UTC", ":%02d UTC" % (int(now) % 60)), states=STATES,
+        updated=_when(now).replace(" UTC", ":%02d UTC" % (int(now) % 60)), states=STATES, root=root,
     )
 
 
