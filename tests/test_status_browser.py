@@ -38,6 +38,7 @@ timeout: 500ms
 recheck_interval: 500ms
 status_page:
   title: Example Corp LLM status
+  public: true                 # /status is the public view; /status/internal the full one
 providers:
   - name: openai
     kind: openai
@@ -131,7 +132,16 @@ async def test_status_page_in_a_browser_through_an_incident_and_a_maintenance_wi
             assert "Partial outage" in await page.locator("#overall").inner_text()
             row = page.locator('tr.incident[data-open="true"]').first
             assert "openai/gpt-4o-mini" in await row.inner_text() and "5xx" in await row.inner_text()
+            # the public view: no error messages, reasons, regions or internal URLs, as the browser renders it
+            visible = await page.locator("body").inner_text()
+            html = await page.content()
+            for internal in ("HTTP 500", "The server had an error", "probes failed in", "(e2e)", "e2e · chat", "api/health",
+                             "/metrics", "127.0.0.1", "sk-"):
+                assert internal not in visible and internal not in html, internal
+            await page.goto(exporter_url + "/status/internal")
+            assert "e2e · chat" in await page.locator("body").inner_text()
             await screenshots(browser, status_url, "2-major-outage", ("light", "dark"))
+            await screenshots(browser, exporter_url + "/status/internal", "2-major-outage-internal")
 
             # maintenance mutes: anthropic has failed hard all along, and Alertmanager holds its page back
             deadline = time.monotonic() + 60
