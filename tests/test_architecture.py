@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, list[str]]] = [
                   "status", "status.base", "status.feed", "status.google_cloud", "status.statuspage"]),
     ("config", ["config"]),
     ("plan", ["plan", "pricing", "status.pages"]),
-    ("pipeline", ["events", "prober.engine", "scheduler"]),
+    ("pipeline", ["events", "prober.engine", "scheduler", "cluster"]),
     ("consumers", ["metrics", "health", "history", "lifecycle", "recent", "transitions", "sink", "status.poller", "status.metrics"]),
     ("interface", ["web", "report", "archive"]),
     ("composition", ["app"]),

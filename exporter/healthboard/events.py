@@ -5,6 +5,8 @@ scheduler or read its state; what they need is in the event.
 - ``TargetAdded``: a target starts being probed, or its settings changed (same id);
 - ``TargetRemoved``: it stopped (removed from the config);
 - ``TargetPaused``: the kill switch turned it off or on again;
+- ``TargetHandedOver``: with replicas (healthboard/cluster/), another replica probes it from now on (``here``
+  False: its series leave this replica's /metrics) or this one does again (``here`` True);
 - ``Probed``: one probe's record, with the target's counts after it and its effective interval.
 
 The status poller produces ``StatusEvent``s (what an official status page said changed) and the history book
@@ -33,6 +35,12 @@ class TargetAdded:
 @dataclasses.dataclass(frozen=True, slots=True)
 class TargetRemoved:
     target_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TargetHandedOver:
+    target: "Target"
+    here: bool  # True: this replica probes it from now on; False: another one does
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -82,8 +90,8 @@ class IncidentChange:
     regions: tuple[str, ...]
 
 
-Event = Union[TargetAdded, TargetRemoved, TargetPaused, Probed]  # noqa: UP007
+Event = Union[TargetAdded, TargetRemoved, TargetHandedOver, TargetPaused, Probed]  # noqa: UP007
 #: A consumer takes every event; it ignores the kinds it has no use for.
 Consumer = Callable[[Event], None]
 
-__all__ = ["Consumer", "Event", "IncidentChange", "Probed", "Progress", "StatusEvent", "TargetAdded", "TargetPaused", "TargetRemoved"]
+__all__ = ["Consumer", "Event", "IncidentChange", "Probed", "Progress", "StatusEvent", "TargetAdded", "TargetHandedOver", "TargetPaused", "TargetRemoved"]

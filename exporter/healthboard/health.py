@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable
 
 from healthboard.config.model import HealthConfig
-from healthboard.events import Event, Probed, TargetAdded, TargetPaused, TargetRemoved
+from healthboard.events import Event, Probed, TargetAdded, TargetHandedOver, TargetPaused, TargetRemoved
 from healthboard.evidence import RECOVERED_SUCCESSES
 from healthboard.plan import Target
 from healthboard.record import MISCONFIGURATION_TYPES, CheckRecord, ErrorType
@@ -72,8 +72,10 @@ class HealthBook:
                 self.entries[event.target.id] = Entry(event.target, event.target.interval)
             else:
                 entry.target, entry.interval = event.target, event.target.interval
-        elif type(event) is TargetRemoved:
-            self.entries.pop(event.target_id, None)
+        elif type(event) is TargetRemoved or (type(event) is TargetHandedOver and not event.here):
+            self.entries.pop(event.target_id if type(event) is TargetRemoved else event.target.id, None)
+        elif type(event) is TargetHandedOver:
+            self.entries.setdefault(event.target.id, Entry(event.target, event.target.interval))
         elif type(event) is TargetPaused and event.target_id in self.entries:
             self.entries[event.target_id].paused = event.paused
 

@@ -11,6 +11,10 @@ whatever happens in between. Only those *scheduled* probes are counted in ``llm_
 sent while a target is suspicious are counted apart (``llm_probe_rechecks_total``); together with the
 scheduled probes they feed the detector's evidence (``llm_probe_evidence_*``, docs/ALERTING.md), which
 is what makes an outage visible within a minute and a partial one within minutes.
+
+Replicas (healthboard/cluster/): with an ``ownership``, the grid is laid on the wall clock (the same ticks on
+every replica of a region) and each regular tick is probed only where ``ownership.owns(target, tick)``; a target
+whose ticks move to another replica is handed over (``TargetHandedOver``) and starts afresh when it comes back.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ import dataclasses
 import logging
 import math
 import time
+from typing import Protocol
 
 from healthboard import maintenance
-from healthboard.events import Consumer, Event, Probed, TargetAdded, TargetPaused, TargetRemoved
+from healthboard.events import Consumer, Event, Probed, TargetAdded, TargetHandedOver, TargetPaused, TargetRemoved
 from healthboard.evidence import Evidence, Progress, Suspicion, is_suspicious
 from healthboard.plan import Target
 from healthboard.prober.base import short
@@ -30,6 +35,12 @@ from healthboard.prober.engine import ProbeEngine
 from healthboard.record import BACKOFF_TYPES, OUTAGE_TYPES, CheckRecord, ErrorType
 
 log = logging.getLogger(__name__)
+
+
+class Ownership(Protocol):
+    def owns(self, target_id: str, at: float) -> bool:
+        """Whether this replica probes the target's tick due at ``at`` (unix seconds)."""
+        ...
 
 
 @dataclasses.dataclass
@@ -43,6 +54,7 @@ class TargetState:
     backoff_level: int = 0
     effective_interval: float = 0.0
     paused: bool = False
+    here: bool = True  # with replicas: this one probes it now
     evidence: Evidence = dataclasses.field(default_factory=Evidence)
     suspicion: Suspicion = dataclasses.field(default_factory=Suspicion)
 
@@ -58,6 +70,13 @@ class TargetState:
             self.consecutive_outage = self.consecutive_outage + 1 if record.error_type in OUTAGE_TYPES else 0
         self.evidence.add(record.ts, record.ok, record.error_type)
         return self.evidence.progress(self.consecutive, self.consecutive_outage)
+
+    def start_afresh(self) -> None:
+        """Handed over to or from another replica: what this one knew of the target's last probes is stale."""
+        self.consecutive = self.consecutive_outage = self.backoff_level = 0
+        self.effective_interval = self.target.interval
+        self.evidence = Evidence()
+        self.suspicion.reset()
 
 
 def spread_offsets(targets: list[Target]) -> dict[str, float]:
@@ -82,8 +101,10 @@ class Scheduler:
         suspicion: Suspicion | None = None,
         slow_threshold: float = 5.0,
         backoff_max: float = 600.0,
+        ownership: Ownership | None = None,
     ) -> None:
         self.engine = engine
+        self.ownership = ownership
         self.suspicion = suspicion or Suspicion()
         self.slow_threshold = slow_threshold
         self.backoff_max = backoff_max
@@ -129,8 +150,10 @@ class Scheduler:
         for target in targets:
             state = self.states.get(target.id)
             if state is None:
-                self.states[target.id] = TargetState(target, suspicion=self._suspicion_for(target))
+                self.states[target.id] = TargetState(target, suspicion=self._suspicion_for(target), here=self.ownership is None)
                 self._emit(TargetAdded(target))
+                if self.ownership is not None:  # its first tick decides which replica probes it
+                    self._emit(TargetHandedOver(target, False))
             elif state.target != target:
                 state.target = target
                 state.suspicion = self._suspicion_for(target)
@@ -153,7 +176,9 @@ class Scheduler:
 
     def start(self) -> None:
         if not self._tasks:
-            self._epoch = asyncio.get_running_loop().time()
+            loop = asyncio.get_running_loop()
+            # with replicas, the grid of every replica is the same: laid on the wall clock
+            self._epoch = loop.time() if self.ownership is None else loop.time() - time.time()
         self._started = True
         for target_id in self.states:
             if target_id not in self._tasks:
@@ -233,6 +258,11 @@ class Scheduler:
                 await self._resumed[target_id].wait()
                 next_regular, next_recheck = self.next_tick(target_id, loop.time()), None
                 continue
+            if self.ownership is not None and not self._owned(state, due):
+                if scheduled:
+                    next_regular = self.next_tick(target_id, max(loop.time(), due))
+                next_recheck = None
+                continue
             async with self._semaphore:
                 started = loop.time()
                 lag = max(0.0, started - due)
@@ -271,6 +301,16 @@ class Scheduler:
                 self._retarget.discard(target_id)
                 next_regular, next_recheck = self.next_tick(target_id, now), None
             self._emit(Probed(record, progress, state.effective_interval, lag))
+
+    def _owned(self, state: TargetState, due: float) -> bool:
+        """Whether this replica probes the tick due at ``due`` (loop time); hands the target over when that changes."""
+        assert self.ownership is not None
+        here = self.ownership.owns(state.target.id, due - self._epoch)
+        if here != state.here:
+            state.here = here
+            state.start_afresh()
+            self._emit(TargetHandedOver(state.target, here))
+        return here
 
     async def _probe(self, target: Target, scheduled: bool) -> CheckRecord:
         """The engine's record, or, should it raise (a bug: it turns every outcome into a record), a record of

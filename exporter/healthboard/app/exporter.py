@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import logging
+import os
+import socket
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -21,6 +23,7 @@ from healthboard.config import Config, load_config, parse_config
 from healthboard.durations import format_duration
 from healthboard.errors import ConfigError, NoTargets
 from healthboard.archive import ArchiveLoader
+from healthboard.cluster import PostgresLease
 from healthboard.history import HistoryBook
 from healthboard.lifecycle import LifecyclePoller
 from healthboard.health import METRICS_WINDOW, HealthBook, WindowStats, overall_health, target_health, window_stats
@@ -81,6 +84,18 @@ def build_sink(config: Config, plan: Plan, source: str, registry: CollectorRegis
         raise ConfigError(source, [("sink.spool_dir", str(exc))]) from None
 
 
+def build_cluster(config: Config, plan: Plan, environ: Mapping[str, str] | None,
+                  registry: CollectorRegistry) -> PostgresLease | None:
+    """The replica's lease when the config has a ``cluster:`` block (it coordinates through the sink's database)."""
+    if config.cluster is None:
+        return None
+    assert plan.sink_dsn is not None and config.sink is not None  # the loader requires sink: with cluster:
+    env = os.environ if environ is None else environ
+    member = config.cluster.member or env.get("HOSTNAME") or socket.gethostname()
+    return PostgresLease(plan.sink_dsn, config.region, member, config.cluster.lease, registry,
+                         connect_timeout=config.sink.connect_timeout)
+
+
 class Exporter:
     def __init__(self, config_path: str | None, config: Config, plan: Plan, engine: ProbeEngine, metrics: Metrics | None = None,
                  environ: Mapping[str, str] | None = None) -> None:
@@ -95,11 +110,12 @@ class Exporter:
         self.recent = RecentChecks(config.recent_checks)
         self.history = HistoryBook(config.status_page.memory_days)
         self.archive = ArchiveLoader(plan.history_dsn, self.history, config.region) if plan.history_dsn else None
+        self.sink = build_sink(config, plan, config_path or "<config>", self.metrics.own)
+        self.cluster = build_cluster(config, plan, environ, self.metrics.own)
         self.scheduler = Scheduler(
             engine, concurrency=config.concurrency, suspicion=plan.suspicion,
-            slow_threshold=config.slow_threshold, backoff_max=config.backoff_max
+            slow_threshold=config.slow_threshold, backoff_max=config.backoff_max, ownership=self.cluster
         )
-        self.sink = build_sink(config, plan, config_path or "<config>", self.metrics.own)
         self.status = StatusPoller(config, plan, self.metrics.own)
         self.lifecycle = LifecyclePoller(plan, config.lifecycle_interval, self.metrics.own)
         consumers: list = [self.metrics.probes, self.health, self.recent, self.history, TransitionLog()]
@@ -124,6 +140,8 @@ class Exporter:
     def start(self) -> None:
         if self.sink is not None:
             self.sink.start()
+        if self.cluster is not None:
+            self.cluster.start()
         self.scheduler.start()
         self.status.start()
         self.lifecycle.start()
@@ -132,6 +150,8 @@ class Exporter:
         _freeze_long_lived()  # with the scheduler's tasks (long-lived too), before they first run
 
     async def stop(self) -> None:
+        if self.cluster is not None:
+            await self.cluster.leave()  # probes go on while the other replicas take this one's targets over
         await self.scheduler.stop()
         await self.status.stop()
         await self.lifecycle.stop()
@@ -159,6 +179,8 @@ class Exporter:
             raise
         if config.sink != self.config.sink:
             log.warning("sink settings changed: they take effect at the next restart (the running sink keeps its spool and DSN)")
+        if config.cluster != self.config.cluster or (config.cluster is not None and config.region != self.config.region):
+            log.warning("cluster settings changed: they take effect at the next restart (the running replica keeps its lease)")
         self.config, self.plan = config, plan
         self.engine.max_body_bytes = config.max_body_bytes
         self.metrics.probes.phases = config.phase_histograms
@@ -180,6 +202,10 @@ class Exporter:
 
     def target_ids(self) -> list[str]:
         return list(self.health.entries)
+
+    def ready(self) -> bool:
+        """Something to probe: targets of its own, or, as a replica, a share of the configured ones to come."""
+        return bool(self.target_ids()) or (self.cluster is not None and bool(self.plan.targets))
 
     def pause(self, target_id: str, paused: bool) -> bool:
         """The kill switch; returns the target's paused state (KeyError: no such target)."""

@@ -308,6 +308,13 @@ def _check_across(config: Config, root: yaml.Node | None, source: str) -> None:
             listed = sorted(m for p, m in models if p == window.provider)
             problems.append((f"line {_locate(root, path)[0]} ({_dotted(path)})",
                              f"provider {window.provider!r} has no model {window.model!r} (it has: {', '.join(listed)})"))
+    if config.cluster is not None:
+        if config.sink is None:
+            problems.append((f"line {_key_line(root, [], 'cluster')} (cluster)", "replicas coordinate through the sink's database: add a sink: block (supabase-sink/README.md) or remove cluster:"))
+        if config.cluster.lease > config.interval:
+            problems.append((_where(root, ["cluster", "lease"]),
+                             f"cluster.lease {config.cluster.lease:g}s is longer than interval {config.interval:g}s: a killed replica's targets "
+                             "go unprobed for up to the lease; keep it at most the interval"))
     if problems:
         raise ConfigError(source, problems)
 

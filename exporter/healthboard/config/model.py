@@ -192,6 +192,21 @@ class SinkConfig(Strict):
         return self
 
 
+class ClusterConfig(Strict):
+    """Replicas of one region that split the targets (healthboard/cluster/, README "Scaling out"). Coordinates
+    through lease rows in the sink's database, so it needs ``sink:``."""
+
+    member: str | None = Field(default=None, min_length=1, max_length=200)  # default: $HOSTNAME, else the host name
+    lease: Duration = 15.0  # a killed replica's targets move after at most this; heartbeats every lease/5
+
+    @field_validator("lease")
+    @classmethod
+    def _lease_range(cls, value: float) -> float:
+        if not 2 <= value <= 600:
+            raise ValueError("cluster.lease must be between 2s and 10m")
+        return value
+
+
 class StatusPageConfig(Strict):
     """One provider's official status page (healthboard/status/); each page format adds its own keys (``options``
     of its adapter), and ``format`` picks it (``STATUS_PAGE_VARIANTS``)."""
@@ -327,6 +342,7 @@ class Config(Strict):
     health: HealthConfig = Field(default_factory=HealthConfig)
     prices: dict[str, Price] = Field(default_factory=dict)
     sink: SinkConfig | None = None
+    cluster: ClusterConfig | None = None
     status: StatusConfig = Field(default_factory=StatusConfig)
     status_page: StatusPageSettings = Field(default_factory=StatusPageSettings)
     maintenance: list[MaintenanceConfig] = Field(default_factory=list)

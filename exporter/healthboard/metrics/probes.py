@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 
-from healthboard.events import Event, Probed, TargetAdded, TargetPaused, TargetRemoved
+from healthboard.events import Event, Probed, TargetAdded, TargetHandedOver, TargetPaused, TargetRemoved
 from healthboard.metrics.families import DURATION_BUCKETS, LABELS, PHASE_BUCKETS, RATELIMIT_RESOURCES, TARGET_FAMILIES, TTFT_BUCKETS
 from healthboard.metrics.store import TargetSeries
 from healthboard.evidence import Progress
@@ -76,6 +76,12 @@ class ProbeMetrics:
             self.targets.set(len(self.series))
         elif kind is TargetPaused:
             self.set_paused(event.target_id, event.paused)
+        elif kind is TargetHandedOver:  # another replica's series now; Prometheus marks ours stale
+            if event.here:
+                self.add_target(event.target)
+            else:
+                self.remove_target(event.target.id)
+            self.targets.set(len(self.series))
 
     def add_target(self, target: Target) -> None:
         """Create every series of a target at zero (kept as they are when the target already exists)."""

@@ -162,7 +162,7 @@ async def healthy(request: web.Request) -> web.Response:
 
 async def ready(request: web.Request) -> web.Response:
     exporter = _exporter(request)
-    if exporter.target_ids():
+    if exporter.ready():
         return web.Response(text="Ready.\n")
     return web.Response(text="Not ready: no targets.\n", status=503)
 

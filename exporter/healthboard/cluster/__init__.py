@@ -1,0 +1,12 @@
+"""Replicas that split the work (README "Scaling out"): N exporters of one region, one config, each target
+probed by exactly one of them per tick.
+
+- ``ownership``: who owns a target at a given time — rendezvous hashing over the members active then;
+- ``lease``: the membership itself, a lease row per replica in the sink's PostgreSQL
+  (``healthboard_members``, migration 0010), renewed by heartbeats and read with the database's clock.
+"""
+
+from healthboard.cluster.lease import PostgresLease
+from healthboard.cluster.ownership import Member, Membership, rendezvous_owner
+
+__all__ = ["Member", "Membership", "PostgresLease", "rendezvous_owner"]
