@@ -46,6 +46,7 @@ dashboards:
 generated: dashboards
 	$(PYTHON) deploy/kubernetes/generate.py
 	$(PYTHON) mixin/generate.py
+	$(PYTHON) prometheus/vmalert/generate.py
 
 system-deps:
 	@./scripts/install-system-deps.sh

@@ -2,6 +2,7 @@
 # Installs the real components the test suite runs: promtool/prometheus, amtool/alertmanager and
 # blackbox_exporter (the peer of the probe-engine benchmark), chromium (the status page tests drive it through
 # Playwright, which is told its path: nothing downloads a browser), kubectl (kustomize) and jsonnet (the mixin)
+# and victoria-metrics with vmalert (remote storage and a remote ruler, tests/test_remote_chain.py)
 # (Debian packages), and the PostgreSQL 15 server the
 # sink tests start (Debian's postgresql-15).
 set -euo pipefail
@@ -12,6 +13,7 @@ command -v prometheus-blackbox-exporter >/dev/null 2>&1 || missing+=(prometheus-
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # the status page tests drive it through Playwright
 command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)  # kubectl kustomize: the Kubernetes manifests
 command -v jsonnet >/dev/null 2>&1 || missing+=(jsonnet)  # the monitoring mixin
+command -v vmalert >/dev/null 2>&1 || missing+=(victoria-metrics)  # remote storage and ruler: victoria-metrics, vmalert
 pg_bin=$(pg_config --bindir 2>/dev/null || true)
 { [ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ]; } || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql-15)
 [ ${#missing[@]} -eq 0 ] && exit 0
