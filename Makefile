@@ -19,7 +19,7 @@ demo: $(STAMP)
 
 ## test: install what the suite needs (Python packages, Prometheus tooling), then run the whole suite
 test: $(STAMP) system-deps
-	$(BIN)/python -m pytest -q -ra
+	$(BIN)/python -m pytest -q -ra -n 2 --dist loadfile
 
 ## bench: probe engine side by side with blackbox_exporter (bench/probe_engine.py); table in docs/PERFORMANCE.md
 bench: $(STAMP) system-deps
