@@ -17,7 +17,8 @@ from healthboard.metrics.families import DURATION_BUCKETS, PHASE_BUCKETS, TTFT_B
 from healthboard.record import CheckRecord, ErrorType
 from healthboard.plan import Target, build_plan
 
-from conftest import require_binary
+from conftest import require_binary, target
+from helpers import record
 
 
 def families(text: str) -> dict[str, tuple[str, str, list[tuple[str, tuple, float]]]]:
@@ -103,8 +104,7 @@ def reference_registry(n: int) -> CollectorRegistry:
         cost.labels(*label_values)
         paused.labels(*label_values)
         interval.labels(*label_values).set(target.interval)
-        for error_type in ErrorType:
-            failures.labels(*label_values, error_type.value)
+        # failure counters (and phase histograms, opt-in) appear per error type (phase) once observed
         # phase histograms (opt-in) appear per phase once observed
         for direction in ("input", "output"):
             tokens.labels(*label_values, direction)
@@ -200,5 +200,14 @@ def test_series_per_target_by_default() -> None:
     text = metrics.render().decode()
     assert "llm_probe_phase_duration_seconds_bucket{" not in text
     default = sum(len(f.children) * (len(f.buckets) + 3 if f.kind == "histogram" else 1) for f in TARGET_FAMILIES if not f.optional)
-    assert default == 50
+    assert default == 36  # ≤ 40: issue 17's budget
+    # counted on a live rendering: a fresh target has exactly those; each error type seen adds one
+    fresh = Metrics()
+    fresh.probes.add_target(target("http://sim", "openai"))
+    series = [line for line in fresh.render().decode().splitlines() if line.startswith("llm_probe_")]
+    assert len(series) == 36 and not [line for line in series if line.startswith("llm_probe_failures_total")], series
+    fresh.probes.observe(record(ok=False, error_type=ErrorType.SERVER_ERROR, http_status=500, region="default"))
+    fresh.probes.observe(record(ok=False, error_type=ErrorType.SERVER_ERROR, http_status=500, region="default"))
+    failures = [line for line in fresh.render().decode().splitlines() if line.startswith("llm_probe_failures_total")]
+    assert len(failures) == 1 and failures[0].endswith(" 2.0") and 'error_type="5xx"' in failures[0], failures
     assert "llm_probe_phase_duration_seconds_bucket{" in loaded_metrics(3, phases=True).render().decode()

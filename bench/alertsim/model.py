@@ -341,8 +341,8 @@ def series_lines(params: Params, run: Run, times: list[float], down: list[tuple[
         while interval_idx + 1 < len(run.intervals) and run.intervals[interval_idx + 1][0] <= s:
             interval_idx += 1
         put("llm_probe_requests_total", f"llm_probe_requests_total{{{labels}}}", s, requests)
-        for error_type in ("5xx", "rate_limit", "overloaded", "timeout", "connect", "auth", "not_found"):
-            put("llm_probe_failures_total", f'llm_probe_failures_total{{{labels},error_type="{error_type}"}}', s, failures.get(error_type, 0))
+        for error_type, failed in failures.items():  # as the exporter: a series per error type seen, from its first failure
+            put("llm_probe_failures_total", f'llm_probe_failures_total{{{labels},error_type="{error_type}"}}', s, failed)
         put("llm_probe_consecutive_outage_failures", f"llm_probe_consecutive_outage_failures{{{labels}}}", s, consecutive_outage)
         put("llm_probe_last_run_timestamp_seconds", f"llm_probe_last_run_timestamp_seconds{{{labels}}}", s, last_run)
         put("llm_probe_interval_seconds", f"llm_probe_interval_seconds{{{labels}}}", s, run.intervals[interval_idx][1])

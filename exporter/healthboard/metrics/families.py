@@ -21,7 +21,9 @@ ERROR_TYPES = tuple(e.value for e in ErrorType)
 #: The per-target families, in a compact store (healthboard/metrics/store.py), in exposition order.
 TARGET_FAMILIES = (
     Family("llm_probe_requests", COUNTER, "Scheduled probes sent (re-checks excluded, so ratios aren't biased)." + SOURCE),
-    Family("llm_probe_failures", COUNTER, "Scheduled probes that failed, by error type (re-checks excluded)." + SOURCE, "error_type", ERROR_TYPES),
+    # one series per error type seen (the rules count a new series' first failure: prometheus/rules/recording.yml)
+    Family("llm_probe_failures", COUNTER, "Scheduled probes that failed, by error type (re-checks excluded)." + SOURCE, "error_type", ERROR_TYPES,
+           optional=True),
     Family("llm_probe_rechecks", COUNTER, "Extra probes sent sooner after an outage-like failure, to confirm it fast." + SOURCE),
     Family("llm_probe_recheck_failures", COUNTER, "Re-checks that failed." + SOURCE),
     Family(

@@ -124,7 +124,8 @@ class ProbeMetrics:
         if record.scheduled:
             v[self._requests] += 1
             if not record.ok:
-                v[self._failures + self._error_index.get(record.error_type, self._other)] += 1
+                index = self._failures + self._error_index.get(record.error_type, self._other)
+                v[index] = (v[index] if v[index] == v[index] else 0.0) + 1  # an error type's first failure creates its series
             if self.phases and record.http_status is not None:  # opt-in (config phase_histograms): 45 series a target
                 for phase, seconds in record.phases.items():
                     base = self._phase + self._phase_index[phase] * self._phase_stride
