@@ -38,6 +38,13 @@ def shutdown_of(body: object) -> float | None:
     return dt.datetime.combine(day, dt.time(), dt.timezone.utc).timestamp()
 
 
+LISTING_CONCURRENCY = 4  # model listing reads in flight at once
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
 class LifecyclePoller:
     def __init__(self, plan: Plan, interval: float, registry: CollectorRegistry | None = None, timeout: float = 10.0) -> None:
         self.shutdown = Gauge("llm_model_shutdown_date_seconds", "The shutdown date the provider's model listing announces "
@@ -76,9 +83,18 @@ class LifecyclePoller:
             await asyncio.sleep(self.interval)
 
     async def poll_all(self) -> None:
+        """Every model's listing, a few at a time: the probes share the event loop and the network with these reads
+        (all 5,000 at once at start stalled the probe schedule by up to 2 s, bench/probe_engine.py)."""
         timeout = aiohttp.ClientTimeout(total=self.timeout)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            await asyncio.gather(*(self.poll(session, key, target) for key, target in list(self.targets.items())))
+        gate = asyncio.Semaphore(LISTING_CONCURRENCY)
+
+        async def gated(session: aiohttp.ClientSession, key: tuple[str, str], target: Target) -> None:
+            async with gate:
+                await self.poll(session, key, target)
+
+        async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=LISTING_CONCURRENCY)) as session:
+            for chunk in _chunks(list(self.targets.items()), 64):  # a bounded number of tasks at once
+                await asyncio.gather(*(gated(session, key, target) for key, target in chunk))
 
     async def poll(self, session: aiohttp.ClientSession, key: tuple[str, str], target: Target) -> None:
         url = f"{target.base_url}/models/{quote(target.model, safe='')}"
