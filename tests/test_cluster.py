@@ -175,3 +175,20 @@ def test_three_replicas_share_300_targets_through_a_kill_and_a_restart(tmp_path)
     assert result["takeover_max_s"] <= 2 * 5.0, result
     assert result["returned_same_targets"], result
     assert result["return_max_s"] <= 2 * 5.0, result
+
+
+async def test_a_reload_keeps_another_replicas_targets_off_this_one(sim: Sim) -> None:
+    now = time.time()
+    metrics = Metrics()
+    async with ProbeEngine() as engine:
+        scheduler = Scheduler(engine, ownership=Flip(now + 3600, now + 7200))  # owned by another replica for now
+        scheduler.consumers.append(metrics.probes)
+        scheduler.configure([target(sim.url, interval="250ms", timeout="100ms")])
+        scheduler.start()
+        await asyncio.sleep(0.4)
+        scheduler.configure([target(sim.url, interval="300ms", timeout="100ms")])  # its settings change on a reload
+        await asyncio.sleep(0.4)
+        await scheduler.stop()
+    assert metrics.registry.get_sample_value("healthboard_targets") == 0
+    assert metrics.registry.get_sample_value("llm_probe_requests_total", {"provider": "openai", "model": "gpt-4o-mini",
+                                                                         "region": "default", "check": "chat"}) is None

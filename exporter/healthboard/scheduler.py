@@ -160,6 +160,8 @@ class Scheduler:
                 state.effective_interval = target.interval
                 state.backoff_level = 0
                 self._emit(TargetAdded(target))
+                if not state.here:  # another replica probes it: its series stay there
+                    self._emit(TargetHandedOver(target, False))
                 if state.paused:
                     self._emit(TargetPaused(target.id, True))
                 if target.id in self._in_flight:
