@@ -77,6 +77,7 @@ class PostgresLease:
         self._conn: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
         self._leaving = False
+        self._reported_coordinated = False
         self.metrics.coordinated.set(0)
 
     # -- what the scheduler asks ------------------------------------------------------------------
@@ -147,9 +148,10 @@ class PostgresLease:
 
     def _refresh_state(self) -> None:
         coordinated = self.coordinated
-        if self._ever_renewed and not coordinated and self.metrics.coordinated._value.get() == 1:  # noqa: SLF001
+        if self._reported_coordinated and not coordinated:
             log.error("cluster lease of %s ran out without a heartbeat: probing every target of region %s until the database answers",
                       self.member, self.region)
+        self._reported_coordinated = coordinated
         self.metrics.coordinated.set(1 if coordinated else 0)
         self.metrics.members.set(len(self.view.active(time.time() + self.offset)) if self.coordinated else 0)
 
@@ -191,5 +193,6 @@ class PostgresLease:
                         scrub(f"{type(exc).__name__}: {exc}"))
         finally:
             self._own = None
+            self._reported_coordinated = False
             self.metrics.coordinated.set(0)
             await self._drop_connection()
