@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from healthboard.report import month_bounds
+from healthboard.report import month_bounds, percentile_cont
 
 from conftest import config_text
 from helpers import Database, exporter_for, run
@@ -92,6 +92,13 @@ async def test_report_figures_equal_the_history_dashboards(db: Database, tmp_pat
     assert anthropic["maintenance_probes"] == maint and anthropic["requests"] == n - maint
     assert anthropic["availability"] == pytest.approx((n - maint - sum(1 for i in range(n) if i % 37 == 0 and not 100 <= i <= 111)) / (n - maint))
     assert targets["gpt-4.1-nano"]["ttft_p50_ms"] is not None and targets["gpt-4o-mini"]["ttft_p50_ms"] is None
+    # latency percentiles: the report counts values and interpolates; PostgreSQL's own percentile_cont must agree
+    rows = await db.fetch("SELECT model, percentile_cont(0.50) WITHIN GROUP (ORDER BY latency_ms) AS p50,"
+                          " percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) AS p95"
+                          " FROM llm_checks WHERE ok AND scheduled GROUP BY model")
+    assert len(rows) == 4
+    for row in rows:
+        assert (targets[row["model"]]["p50_ms"], targets[row["model"]]["p95_ms"]) == pytest.approx((row["p50"], row["p95"]), abs=1e-9)
     assert report["cost_usd"] > 0
     # incidents: the lead (official post minus our detection), one never posted, one official we didn't see
     incidents = {i["model"]: i for i in report["incidents"]}
@@ -128,6 +135,25 @@ async def test_report_served_at_slash_report_and_clear_errors(db: Database) -> N
     async with exporter_for(config_text("http://127.0.0.1:9")) as (_, url):
         async with aiohttp.ClientSession() as session, session.get(url + "/report") as response:
             assert response.status == 404 and "history_dsn" in (await response.json())["error"]
+
+
+async def test_percentile_from_value_counts_is_postgres_percentile_cont(db: Database) -> None:
+    """report.percentile_cont on value counts against PostgreSQL's percentile_cont on the rows: ties, a single
+    value, two values, fractions that fall between equal and between different neighbours."""
+    import random
+
+    rng = random.Random(7)
+    samples = [[5], [3, 9], [1, 1, 1, 2], [7] * 10 + [8]] + [[rng.choice((100, 200, 250, 3000)) for _ in range(rng.randint(1, 60))]
+                                                            for _ in range(30)] + [[rng.randint(0, 40) for _ in range(500)]]
+    for values in samples:
+        counts: dict[int, int] = {}
+        for value in values:
+            counts[value] = counts.get(value, 0) + 1
+        for q in (0.0, 0.25, 0.5, 0.95, 0.99, 1.0):
+            expected = (await db.fetch("SELECT percentile_cont($1::float8) WITHIN GROUP (ORDER BY v) AS p FROM unnest($2::int[]) AS v",
+                                       q, values))[0]["p"]
+            assert percentile_cont(counts, q) == pytest.approx(expected, abs=1e-9), (values, q)
+    assert percentile_cont({}, 0.5) is None
 
 
 def test_month_bounds() -> None:

@@ -108,13 +108,15 @@ def combined(states: list[str]) -> str:
 
 def merged(hours: Iterable[Hour]) -> Hour:
     total = Hour()
+    hours = list(hours)
     for hour in hours:
         total.requests += hour.requests
         total.failures += hour.failures
         total.maintenance += hour.maintenance
         total.misconfigured += hour.misconfigured
-        total.latency = [a + b for a, b in zip(total.latency, hour.latency, strict=True)]
-        total.ttft = [a + b for a, b in zip(total.ttft, hour.ttft, strict=True)]
+    if hours:
+        total.latency = [sum(column) for column in zip(*(h.latency for h in hours))]
+        total.ttft = [sum(column) for column in zip(*(h.ttft for h in hours))]
     return total
 
 
@@ -133,30 +135,66 @@ def bar(label: str, requests: int, failures: int, maintenance: int) -> Bar:
     return Bar(label, state, f"{label}: {value:.2%} available ({requests - failures} of {requests} probes ok{extra})")
 
 
-def figures(entries: list[TargetHistory], now: float, days: int, long: bool = True) -> dict[str, Any]:
+@dataclasses.dataclass(slots=True)
+class Window:
+    """One target's history over the page's windows, read once per render and summed upwards (region → model →
+    provider): its last 24 hours (None: no probe that hour) and its days, oldest first, as (requests, failures,
+    maintenance probes)."""
+
+    hours: list[Hour | None]
+    days: list[tuple[int, int, int]]
+    last_day: Hour  # the 24 hours together
+
+    def days_column(self, index: int) -> tuple[int, ...]:
+        """Requests (0), failures (1) or maintenance probes (2) of each day."""
+        return tuple(day[index] for day in self.days)
+
+
+_NO_DAY = (0, 0, 0)
+
+
+def window(entry: TargetHistory, now: float, days: int) -> Window:
+    current, today = int(now // HOUR), int(now // 86400)
+    hours = entry.hours
+    last_24 = [hours.get(i) for i in range(current - 23, current + 1)]
+    archived, folded = entry.archived, entry.days
+    days_with_hours = {i // 24 for i in hours}
+    out = []
+    for day in range(today - days + 1, today + 1):
+        if day < today - 1 and (value := archived.get(day)) is not None:
+            out.append(value)  # the sink's full day (TargetHistory.day)
+        elif (value := folded.get(day)) is not None:
+            out.append(value)
+        elif day in days_with_hours:
+            out.append(entry.day(day, today))
+        else:
+            out.append(_NO_DAY)
+    return Window(last_24, out, merged(h for h in last_24 if h is not None))
+
+
+def figures(windows: list[Window], now: float, days: int, long: bool = True) -> dict[str, Any]:
     """Bars and figures over the last 24 hours and ``days`` days of some targets' history, together (``long``:
     the day bars too; model rows show the 24 hours only)."""
     current, today = int(now // HOUR), int(now // 86400)
-    last_day = merged(h for e in entries for i in range(current - 23, current + 1) if (h := e.hours.get(i)) is not None)
+    last_day = windows[0].last_day if len(windows) == 1 else merged(w.last_day for w in windows)
     bars_24h = []
-    for i in range(current - 23, current + 1):
-        hours = [h for e in entries if (h := e.hours.get(i)) is not None]
-        bars_24h.append(bar(_HOUR_LABELS[i % 24], sum(h.requests for h in hours), sum(h.failures for h in hours),
-                            sum(h.maintenance for h in hours)))
-    bars_long, total_requests, total_failures = [], 0, 0
-    for day in range(today - days + 1, today + 1) if long else range(today, today + 1):
-        requests = failures = maintenance = 0
-        for entry in entries:
-            r, f, m = entry.day(day, today)
-            requests, failures, maintenance = requests + r, failures + f, maintenance + m
-        total_requests, total_failures = total_requests + requests, total_failures + failures
-        bars_long.append(bar(_day_label(day), requests, failures, maintenance))
-    if not long:
-        total_requests = total_failures = 0
-        for entry in entries:
-            for day in range(today - days + 1, today + 1):
-                r, f, _ = entry.day(day, today)
-                total_requests, total_failures = total_requests + r, total_failures + f
+    for offset, i in enumerate(range(current - 23, current + 1)):
+        if len(windows) == 1:
+            hour = windows[0].hours[offset]
+            counts = (hour.requests, hour.failures, hour.maintenance) if hour is not None else _NO_DAY
+        else:
+            hours = [h for w in windows if (h := w.hours[offset]) is not None]
+            counts = (sum(h.requests for h in hours), sum(h.failures for h in hours), sum(h.maintenance for h in hours))
+        bars_24h.append(bar(_HOUR_LABELS[i % 24], *counts))
+    if len(windows) == 1:
+        per_day = windows[0].days
+    elif windows:  # column by column, in C (zip and sum): a provider row sums 90 days of each of its targets
+        per_day = list(zip(*(map(sum, zip(*(column for w in windows for column in (w.days_column(i),)))) for i in range(3))))
+    else:
+        per_day = [_NO_DAY] * days
+    total_requests, total_failures, _ = map(sum, zip(*per_day)) if per_day else _NO_DAY
+    bars_long = ([bar(_day_label(day), *figures_of_day) for day, figures_of_day in zip(range(today - days + 1, today + 1), per_day)]
+                 if long else [bar(_day_label(today), *per_day[-1])])
     return {"availability_24h": availability(last_day),
             "availability_long": (total_requests - total_failures) / total_requests if total_requests else None,
             "p50_s": quantile(last_day.latency, 0.50), "p95_s": quantile(last_day.latency, 0.95),
@@ -182,18 +220,19 @@ def build_rows(health_rows: list[dict[str, Any]], history: HistoryBook, official
         state, reason = target_state(health, entry.maintenance if entry else False,
                                      open_by_model.get((health["provider"], health["model"])))
         providers.setdefault(health["provider"], {}).setdefault(health["model"], []).append((health, state, reason))
+    windows = {h["id"]: window(history.targets[h["id"]], now, days) for h in health_rows if h["id"] in history.targets}
     rows = []
     for provider, models in providers.items():
         children = []
         for model, targets in models.items():
-            entries = [history.targets[h["id"]] for h, _, _ in targets if h["id"] in history.targets]
-            parts = ([Row(f"{h['region']} · {h['check']}", s, r, **figures([history.targets[h["id"]]], now, days, long=False))
-                      for h, s, r in targets if h["id"] in history.targets] if len(targets) > 1 else [])
+            entries = [windows[h["id"]] for h, _, _ in targets if h["id"] in windows]
+            parts = ([Row(f"{h['region']} · {h['check']}", s, r, **figures([windows[h["id"]]], now, days, long=False))
+                      for h, s, r in targets if h["id"] in windows] if len(targets) > 1 else [])
             state = combined([s for _, s, _ in targets])
             reason = next((r for _, s, r in targets if s == state), targets[0][2])
             children.append(Row(model, state, reason, **figures(entries, now, days, long=False), children=parts,
                                 where=", ".join(f"{h['region']} · {h['check']}" for h, _, _ in targets)))
-        all_entries = [history.targets[h["id"]] for m in models.values() for h, _, _ in m if h["id"] in history.targets]
+        all_entries = [windows[h["id"]] for m in models.values() for h, _, _ in m if h["id"] in windows]
         state = combined([c.state for c in children])
         word = official.get(provider)
         ours = OFFICIAL.get(word) if word else None
@@ -247,7 +286,8 @@ def _lead(seconds: float) -> str:
 def bars_html(items: list[Bar], caption: str) -> Markup:
     """A row of uptime bars: an ordered list, each bar's meaning in words for screen readers and as a tooltip.
     Built here rather than in the template: a page holds thousands of them."""
-    cells = "".join(f'<li class="bar {b.state}" title="{escape(b.text)}"><span class="vh">{escape(b.text)}</span></li>' for b in items)
+    cells = "".join(f'<li class="bar {b.state}" title="{text}"><span class="vh">{text}</span></li>'
+                    for b in items for text in (escape(b.text),))
     return Markup(f'<ol class="bars" aria-label="{escape(caption)}" style="grid-template-columns: repeat({len(items)}, 1fr)">{cells}</ol>')
 
 
