@@ -117,6 +117,12 @@ class TargetHistory:
                 maintenance += hour.maintenance
         return (requests, failures, maintenance)
 
+    def days_until(self, first: int, today: int) -> list[tuple[int, int, int]]:
+        """day() of each day from ``first`` to ``today``, without scanning 24 hours of a day memory has none of."""
+        with_hours = {i // 24 for i in self.hours}
+        return [self.day(index, today) if index in with_hours or index in self.days or index in self.archived else (0, 0, 0)
+                for index in range(first, today + 1)]
+
     def fold(self, before_day: int) -> None:
         """Fold the hours of days before ``before_day`` into ``days``."""
         for index in [i for i in self.hours if i // 24 < before_day]:

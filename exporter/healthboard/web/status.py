@@ -145,31 +145,14 @@ class Window:
     days: list[tuple[int, int, int]]
     last_day: Hour  # the 24 hours together
 
-    def days_column(self, index: int) -> tuple[int, ...]:
-        """Requests (0), failures (1) or maintenance probes (2) of each day."""
-        return tuple(day[index] for day in self.days)
-
 
 _NO_DAY = (0, 0, 0)
 
 
 def window(entry: TargetHistory, now: float, days: int) -> Window:
     current, today = int(now // HOUR), int(now // 86400)
-    hours = entry.hours
-    last_24 = [hours.get(i) for i in range(current - 23, current + 1)]
-    archived, folded = entry.archived, entry.days
-    days_with_hours = {i // 24 for i in hours}
-    out = []
-    for day in range(today - days + 1, today + 1):
-        if day < today - 1 and (value := archived.get(day)) is not None:
-            out.append(value)  # the sink's full day (TargetHistory.day)
-        elif (value := folded.get(day)) is not None:
-            out.append(value)
-        elif day in days_with_hours:
-            out.append(entry.day(day, today))
-        else:
-            out.append(_NO_DAY)
-    return Window(last_24, out, merged(h for h in last_24 if h is not None))
+    last_24 = [entry.hours.get(i) for i in range(current - 23, current + 1)]
+    return Window(last_24, entry.days_until(today - days + 1, today), merged(h for h in last_24 if h is not None))
 
 
 def figures(windows: list[Window], now: float, days: int, long: bool = True) -> dict[str, Any]:
@@ -179,19 +162,12 @@ def figures(windows: list[Window], now: float, days: int, long: bool = True) -> 
     last_day = windows[0].last_day if len(windows) == 1 else merged(w.last_day for w in windows)
     bars_24h = []
     for offset, i in enumerate(range(current - 23, current + 1)):
-        if len(windows) == 1:
-            hour = windows[0].hours[offset]
-            counts = (hour.requests, hour.failures, hour.maintenance) if hour is not None else _NO_DAY
-        else:
-            hours = [h for w in windows if (h := w.hours[offset]) is not None]
-            counts = (sum(h.requests for h in hours), sum(h.failures for h in hours), sum(h.maintenance for h in hours))
-        bars_24h.append(bar(_HOUR_LABELS[i % 24], *counts))
-    if len(windows) == 1:
-        per_day = windows[0].days
-    elif windows:  # column by column, in C (zip and sum): a provider row sums 90 days of each of its targets
-        per_day = list(zip(*(map(sum, zip(*(column for w in windows for column in (w.days_column(i),)))) for i in range(3))))
-    else:
-        per_day = [_NO_DAY] * days
+        hours = [h for w in windows if (h := w.hours[offset]) is not None]
+        bars_24h.append(bar(_HOUR_LABELS[i % 24], sum(h.requests for h in hours), sum(h.failures for h in hours),
+                            sum(h.maintenance for h in hours)))
+    # day by day, each day's (requests, failures, maintenance) summed over the targets in C (zip and sum)
+    per_day = ([tuple(map(sum, zip(*targets))) for targets in zip(*(w.days for w in windows))] if windows
+               else [_NO_DAY] * days)
     total_requests, total_failures, _ = map(sum, zip(*per_day)) if per_day else _NO_DAY
     bars_long = ([bar(_day_label(day), *figures_of_day) for day, figures_of_day in zip(range(today - days + 1, today + 1), per_day)]
                  if long else [bar(_day_label(today), *per_day[-1])])
