@@ -25,7 +25,7 @@ test: $(STAMP) system-deps
 bench: $(STAMP) system-deps
 	$(BIN)/python bench/probe_engine.py
 
-## bench-alerts: the full simulated month of bench/alert_quality.py (about 20 minutes), detection times over 16 hard
+## bench-alerts: the full simulated month of bench/alert_quality.py (about 40 minutes on 2 cores), detection times over 16 hard
 ## outages and 8 of each partial and latency incident (10 days, about 8 minutes), then false pages with one region at
 ## background failure rates of 0.5-3 % (10 days each, about 6 minutes each); tables in docs/ALERTING.md
 bench-alerts: $(STAMP) system-deps
