@@ -116,6 +116,24 @@ async def test_checks_drilldown(sim: Sim) -> None:
     assert status2 == 400 and "provder" in error2["error"]
 
 
+async def test_checks_stream_as_one_json_document_in_batches(sim: Sim) -> None:
+    """/api/checks is written 200 checks at a time: every batch boundary must still give one valid document,
+    newest first, cut at the limit."""
+    from helpers import record
+
+    sim.script("latency: 1ms\n")
+    async with exporter_for(config_text(sim.url, ["openai"], interval="1h", recent_checks="1000")) as (exporter, url):
+        for i in range(450):
+            exporter.recent._ring.append(record(ts=1_800_000_000.0 + i, ok=i % 3 != 0, provider="injected"))
+        documents = {limit: await get(url + f"/api/checks?provider=injected&limit={limit}") for limit in (1, 200, 201, 400, 1000)}
+        _, failed = await get(url + "/api/checks?provider=injected&failed=true&limit=1000")
+    for limit, (status, body) in documents.items():
+        checks = body["checks"]
+        assert status == 200 and len(checks) == min(limit, 450), (limit, len(checks))
+        assert [c["ts"] for c in checks] == sorted((c["ts"] for c in checks), reverse=True)
+    assert len(failed["checks"]) == 150 and not any(c["ok"] for c in failed["checks"])
+
+
 async def test_config_is_redacted(sim: Sim) -> None:
     text = config_text(sim.url, **FAST) + "api_token: very-secret-token-123\n"
     async with exporter_for(text) as (_, url):

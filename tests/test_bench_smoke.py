@@ -42,3 +42,17 @@ def test_elevated_replay_finds_a_strong_incident_and_nothing_without_one() -> No
     none = replay("--ratio", "0")
     assert "1 region(s): 100% of 6 incidents later than 900 s" in none, none
     assert "2 region(s): 100% of 6 incidents later than 900 s" in none, none
+
+
+@pytest.mark.timeout(120)
+def test_memory_books_benchmark_reports_each_stage() -> None:
+    """bench/memory_books.py (steady-state RSS behind docs/PERFORMANCE.md): every stage printed, and the history
+    and the health windows do cost memory (a stage that costs nothing means the feeding broke)."""
+    result = subprocess.run([sys.executable, "bench/memory_books.py", "--targets", "2000", "--hours", "30"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=110)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = {line.split("|")[1].strip(): float(line.split("|")[2]) for line in result.stdout.splitlines()
+            if line.startswith("| ") and not line.startswith("| stage")}
+    assert list(rows) == ["config and plan", "exporter built", "30 hours of history (a probe an hour)", "and the last 15 minutes' probes"], rows
+    values = list(rows.values())
+    assert values[0] < values[1] < values[2] < values[3], rows

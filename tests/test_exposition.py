@@ -200,12 +200,12 @@ def test_series_per_target_by_default() -> None:
     text = metrics.render().decode()
     assert "llm_probe_phase_duration_seconds_bucket{" not in text
     default = sum(len(f.children) * (len(f.buckets) + 3 if f.kind == "histogram" else 1) for f in TARGET_FAMILIES if not f.optional)
-    assert default == 36  # ≤ 40: issue 17's budget
+    assert default == 31  # ≤ 40: issue 17's budget
     # counted on a live rendering: a fresh target has exactly those; each error type seen adds one
     fresh = Metrics()
     fresh.probes.add_target(target("http://sim", "openai"))
     series = [line for line in fresh.render().decode().splitlines() if line.startswith("llm_probe_")]
-    assert len(series) == 36 and not [line for line in series if line.startswith("llm_probe_failures_total")], series
+    assert len(series) == 31 and not [line for line in series if line.startswith("llm_probe_failures_total")], series
     fresh.probes.observe(record(ok=False, error_type=ErrorType.SERVER_ERROR, http_status=500, region="default"))
     fresh.probes.observe(record(ok=False, error_type=ErrorType.SERVER_ERROR, http_status=500, region="default"))
     failures = [line for line in fresh.render().decode().splitlines() if line.startswith("llm_probe_failures_total")]

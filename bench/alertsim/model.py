@@ -26,13 +26,13 @@ from collections.abc import Iterator
 
 from prometheus_client.utils import floatToGoString
 
+from healthboard.metrics.families import DURATION_BUCKETS
 from healthboard.evidence import DEFAULT_FAST, DEFAULT_RECHECK, Evidence, Suspicion, is_suspicious
 from healthboard.record import ErrorType
 
 OUTAGE_TYPES = {"5xx", "overloaded", "timeout", "connect", "dns", "tls", "invalid_response", "other"}
 BACKOFF_TYPES = {"rate_limit", "quota"}
 NOISE_MIX = (("5xx", 0.50), ("timeout", 0.25), ("connect", 0.25))
-DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0)
 
 
 @dataclasses.dataclass(frozen=True)

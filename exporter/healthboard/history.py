@@ -19,7 +19,8 @@ import collections
 import dataclasses
 import time
 import uuid
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Iterator
 
 from healthboard.events import Event, IncidentChange, Probed, StatusEvent, TargetAdded, TargetRemoved
 from healthboard.evidence import RECOVERED_SUCCESSES
@@ -49,11 +50,117 @@ class Hour:
     maintenance: int = 0  # scheduled probes in a maintenance window
     misconfigured: int = 0  # scheduled probes failing for our own reasons (key, quota, model name)
     latency: list[int] = dataclasses.field(default_factory=lambda: [0] * len(LATENCY_BOUNDS))  # successes
-    ttft: list[int] = dataclasses.field(default_factory=lambda: [0] * len(LATENCY_BOUNDS))
+    ttft: list[int] | None = None  # stream checks' first tokens; made with the first (most targets are chat checks)
 
 
-def quantile(counts: list[int], q: float) -> float | None:
+_COUNTS = 4  # requests, failures, maintenance, misconfigured
+_BUCKETS = len(LATENCY_BOUNDS)
+
+
+class Hours:
+    """One target's hourly figures, keyed by hour index (ts // 3600), in a few flat arrays of unsigned ints: the
+    hour indexes ascending, four counts an hour, the latency histogram of each hour, and first-token
+    histograms once a stream probe has one. A dict of ``Hour`` objects (each with its own lists) was ~400
+    bytes an hour: 48 hours of 5,000 targets, ~100 MB; this is ~90 bytes an hour (docs/PERFORMANCE.md).
+    Readers get ``Hour`` snapshots (``get``, ``values``, ``pop``); the book writes through ``count``,
+    ``observe_latency`` and ``observe_ttft``."""
+
+    __slots__ = ("_index", "_counts", "_latency", "_ttft")
+
+    def __init__(self) -> None:
+        self._index = array("q")
+        self._counts = array("I")
+        self._latency = array("I")
+        self._ttft: array | None = None
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __bool__(self) -> bool:
+        return len(self._index) > 0
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(list(self._index))
+
+    def __contains__(self, index: object) -> bool:
+        return self._position(index) is not None if isinstance(index, int) else False
+
+    def _position(self, index: int) -> int | None:
+        position = bisect.bisect_left(self._index, index)
+        return position if position < len(self._index) and self._index[position] == index else None
+
+    def slot(self, index: int) -> int:
+        """The position of hour ``index``, made (zeroed) if new."""
+        position = bisect.bisect_left(self._index, index)
+        if position < len(self._index) and self._index[position] == index:
+            return position
+        self._index.insert(position, index)
+        for offset in range(_COUNTS):
+            self._counts.insert(position * _COUNTS + offset, 0)
+        self._latency[position * _BUCKETS:position * _BUCKETS] = array("I", bytes(4 * _BUCKETS))
+        if self._ttft is not None:
+            self._ttft[position * _BUCKETS:position * _BUCKETS] = array("I", bytes(4 * _BUCKETS))
+        return position
+
+    def count(self, position: int, requests: int = 0, failures: int = 0, maintenance: int = 0, misconfigured: int = 0) -> None:
+        base = position * _COUNTS
+        counts = self._counts
+        counts[base] += requests
+        counts[base + 1] += failures
+        counts[base + 2] += maintenance
+        counts[base + 3] += misconfigured
+
+    def observe_latency(self, position: int, seconds: float) -> None:
+        self._latency[position * _BUCKETS + bisect.bisect_left(LATENCY_BOUNDS, seconds)] += 1
+
+    def observe_ttft(self, position: int, seconds: float) -> None:
+        if self._ttft is None:
+            self._ttft = array("I", bytes(4 * _BUCKETS * len(self._index)))
+        self._ttft[position * _BUCKETS + bisect.bisect_left(LATENCY_BOUNDS, seconds)] += 1
+
+    def _hour(self, position: int) -> Hour:
+        base, start = position * _COUNTS, position * _BUCKETS
+        requests, failures, maintenance, misconfigured = self._counts[base:base + _COUNTS]
+        ttft = None
+        if self._ttft is not None and any(self._ttft[start:start + _BUCKETS]):
+            ttft = self._ttft[start:start + _BUCKETS].tolist()
+        return Hour(requests, failures, maintenance, misconfigured, self._latency[start:start + _BUCKETS].tolist(), ttft)
+
+    def totals(self, first: int, last: int) -> tuple[int, int, int]:
+        """(requests, failures, maintenance probes) of the hours ``first`` … ``last`` together."""
+        requests = failures = maintenance = 0
+        counts = self._counts
+        for position in range(bisect.bisect_left(self._index, first), bisect.bisect_right(self._index, last)):
+            base = position * _COUNTS
+            requests += counts[base]
+            failures += counts[base + 1]
+            maintenance += counts[base + 2]
+        return (requests, failures, maintenance)
+
+    def get(self, index: int) -> Hour | None:
+        position = self._position(index)
+        return None if position is None else self._hour(position)
+
+    def values(self) -> list[Hour]:
+        return [self._hour(position) for position in range(len(self._index))]
+
+    def pop(self, index: int) -> Hour:
+        position = self._position(index)
+        if position is None:
+            raise KeyError(index)
+        hour = self._hour(position)
+        del self._index[position]
+        del self._counts[position * _COUNTS:(position + 1) * _COUNTS]
+        del self._latency[position * _BUCKETS:(position + 1) * _BUCKETS]
+        if self._ttft is not None:
+            del self._ttft[position * _BUCKETS:(position + 1) * _BUCKETS]
+        return hour
+
+
+def quantile(counts: list[int] | None, q: float) -> float | None:
     """The upper bound of the bucket holding quantile ``q`` of a LATENCY_BOUNDS histogram (None: empty)."""
+    if counts is None:
+        return None
     total = sum(counts)
     if not total:
         return None
@@ -90,9 +197,10 @@ class Incident:
 @dataclasses.dataclass(slots=True)
 class TargetHistory:
     target: Target
-    hours: dict[int, Hour] = dataclasses.field(default_factory=dict)  # hour index (ts // 3600) → figures
+    hours: Hours = dataclasses.field(default_factory=Hours)  # hour index (ts // 3600) → figures
     # the last scheduled probes outside maintenance: (ts, failed availability, error type)
-    recent: collections.deque[tuple[float, bool, str | None]] = dataclasses.field(default_factory=lambda: collections.deque(maxlen=OPEN_WINDOW))
+    # (a list trimmed to OPEN_WINDOW: an empty deque is a 64-slot block, ~500 bytes more a target)
+    recent: list[tuple[float, bool, str | None]] = dataclasses.field(default_factory=list)
     maintenance: bool = False  # the last probe was in a maintenance window
     # days before yesterday, folded out of ``hours``: (requests, failures, maintenance). Hours (with their latency
     # histograms, for the last 24 hours' figures) are kept for today and yesterday only: at 5,000 targets a
@@ -108,14 +216,7 @@ class TargetHistory:
         folded = self.days.get(index)
         if folded is not None:
             return folded
-        requests = failures = maintenance = 0
-        for i in range(index * 24, index * 24 + 24):
-            hour = self.hours.get(i)
-            if hour is not None:
-                requests += hour.requests
-                failures += hour.failures
-                maintenance += hour.maintenance
-        return (requests, failures, maintenance)
+        return self.hours.totals(index * 24, index * 24 + 23)
 
     def days_until(self, first: int, today: int) -> list[tuple[int, int, int]]:
         """day() of each day from ``first`` to ``today``, without scanning 24 hours of a day memory has none of."""
@@ -174,24 +275,25 @@ class HistoryBook:
             return
         entry.maintenance = record.maintenance
         hour_index = int(record.ts // HOUR)
-        hour = entry.hours.get(hour_index)
-        if hour is None:
+        hours = entry.hours
+        if hour_index not in hours:
             self._prune(entry, hour_index)
-            hour = entry.hours[hour_index] = Hour()
+        position = hours.slot(hour_index)
         failed = fails_availability(record)
         if record.scheduled:
             if record.maintenance:
-                hour.maintenance += 1
+                hours.count(position, maintenance=1)
             else:
-                hour.requests += 1
-                hour.failures += failed
-                hour.misconfigured += not record.ok and not failed and record.error_type is not None and record.error_type.value != "rate_limit"
+                misconfigured = not record.ok and not failed and record.error_type is not None and record.error_type.value != "rate_limit"
+                hours.count(position, requests=1, failures=int(failed), misconfigured=int(misconfigured))
             if record.ok:
-                hour.latency[bisect.bisect_left(LATENCY_BOUNDS, record.latency_ms / 1000)] += 1
+                hours.observe_latency(position, record.latency_ms / 1000)
                 if record.ttft_ms is not None:
-                    hour.ttft[bisect.bisect_left(LATENCY_BOUNDS, record.ttft_ms / 1000)] += 1
+                    hours.observe_ttft(position, record.ttft_ms / 1000)
             if not record.maintenance:
                 entry.recent.append((record.ts, failed, record.error_type.value if record.error_type else None))
+                if len(entry.recent) > OPEN_WINDOW:
+                    del entry.recent[0]
         self._track(entry, record, failed, hard_outage, successes)
 
     def _prune(self, entry: TargetHistory, now_index: int) -> None:

@@ -47,10 +47,12 @@ class Target:
     questions: tuple[Question, ...] = ()  # quality checks: the known-answer questions, asked in turn
     dimensions: int | None = None  # embeddings checks: the dimension to ask for and expect
     maintenance: tuple[Window, ...] = ()  # the configured maintenance windows that apply to this target
+    # provider/model/check, built once: every book keys its entries by it, and a string per lookup was
+    # ~1 MB more at 5,000 targets (docs/PERFORMANCE.md)
+    id: str = dataclasses.field(init=False, compare=False, repr=False)
 
-    @property
-    def id(self) -> str:
-        return f"{self.provider}/{self.model}/{self.check}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "id", f"{self.provider}/{self.model}/{self.check}")
 
     @property
     def labels(self) -> tuple[str, str, str, str]:

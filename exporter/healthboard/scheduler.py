@@ -202,7 +202,6 @@ class Scheduler:
         await asyncio.gather(*tasks.values(), return_exceptions=True)
 
     def _start(self, target_id: str) -> None:
-        self._resumed.setdefault(target_id, asyncio.Event())
         self._tasks[target_id] = asyncio.create_task(self._run(target_id), name=f"probe {target_id}")
 
     def _stop(self, target_id: str) -> None:
@@ -214,12 +213,14 @@ class Scheduler:
 
     def pause(self, target_id: str) -> None:
         self.states[target_id].paused = True
-        self._resumed.setdefault(target_id, asyncio.Event()).clear()
+        self._resumed.setdefault(target_id, asyncio.Event()).clear()  # only paused targets have one (~380 bytes each)
         self._emit(TargetPaused(target_id, True))
 
     def resume(self, target_id: str) -> None:
         self.states[target_id].paused = False
-        self._resumed.setdefault(target_id, asyncio.Event()).set()
+        resumed = self._resumed.pop(target_id, None)
+        if resumed is not None:
+            resumed.set()
         self._emit(TargetPaused(target_id, False))
 
     def _emit(self, event: Event) -> None:
@@ -257,7 +258,7 @@ class Scheduler:
             if delay > 0:
                 await asyncio.sleep(delay)
             if state.paused:
-                await self._resumed[target_id].wait()
+                await self._resumed.setdefault(target_id, asyncio.Event()).wait()
                 next_regular, next_recheck = self.next_tick(target_id, loop.time()), None
                 continue
             if self.ownership is not None and not self._owned(state, due):

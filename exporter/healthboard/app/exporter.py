@@ -15,15 +15,13 @@ import os
 import socket
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
 from healthboard.config import Config, load_config, parse_config
 from healthboard.durations import format_duration
 from healthboard.errors import ConfigError, NoTargets
-from healthboard.archive import ArchiveLoader
-from healthboard.cluster import PostgresLease
 from healthboard.history import HistoryBook
 from healthboard.lifecycle import LifecyclePoller
 from healthboard.health import METRICS_WINDOW, HealthBook, WindowStats, overall_health, target_health, window_stats
@@ -36,11 +34,13 @@ from healthboard.recent import RecentChecks
 from healthboard.record import CheckRecord
 from healthboard.scheduler import Scheduler
 from healthboard.secrets import REDACTED, Secret
-from healthboard.sink import PostgresSink
-from healthboard.sink.spool import SpoolUnusable
 from healthboard.status.base import LEVEL_NAMES
 from healthboard.status.poller import StatusPoller
 from healthboard.transitions import TransitionLog
+
+if TYPE_CHECKING:  # imported where used: asyncpg (~4 MB) loads only when a sink, cluster or archive is configured
+    from healthboard.cluster.lease import PostgresLease
+    from healthboard.sink.postgres import PostgresSink
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,9 @@ def build_sink(config: Config, plan: Plan, source: str, registry: CollectorRegis
     if plan.sink_problem is not None:
         raise plan.sink_problem
     assert plan.sink_dsn is not None
+    from healthboard.sink.postgres import PostgresSink
+    from healthboard.sink.spool import SpoolUnusable
+
     try:
         return PostgresSink(config.sink, plan.sink_dsn, registry)
     except SpoolUnusable as exc:
@@ -92,6 +95,8 @@ def build_cluster(config: Config, plan: Plan, environ: Mapping[str, str] | None,
     assert plan.sink_dsn is not None and config.sink is not None  # the loader requires sink: with cluster:
     env = os.environ if environ is None else environ
     member = config.cluster.member or env.get("HOSTNAME") or socket.gethostname()
+    from healthboard.cluster.lease import PostgresLease
+
     return PostgresLease(plan.sink_dsn, config.region, member, config.cluster.lease, registry,
                          connect_timeout=config.sink.connect_timeout)
 
@@ -109,7 +114,11 @@ class Exporter:
         self.health = HealthBook()
         self.recent = RecentChecks(config.recent_checks)
         self.history = HistoryBook(config.status_page.memory_days)
-        self.archive = ArchiveLoader(plan.history_dsn, self.history, config.region) if plan.history_dsn else None
+        self.archive = None
+        if plan.history_dsn:
+            from healthboard.archive import ArchiveLoader
+
+            self.archive = ArchiveLoader(plan.history_dsn, self.history, config.region)
         self.sink = build_sink(config, plan, config_path or "<config>", self.metrics.own)
         self.cluster = build_cluster(config, plan, environ, self.metrics.own)
         self.scheduler = Scheduler(

@@ -6,7 +6,21 @@ probed by exactly one of them per tick.
   (``healthboard_members``, migration 0010), renewed by heartbeats and read with the database's clock.
 """
 
-from healthboard.cluster.lease import PostgresLease
+from typing import TYPE_CHECKING, Any
+
 from healthboard.cluster.ownership import Member, Membership, rendezvous_owner
+
+if TYPE_CHECKING:
+    from healthboard.cluster.lease import PostgresLease
+
+
+def __getattr__(name: str) -> Any:
+    """PostgresLease on first use (PEP 562): it loads asyncpg, which a single exporter doesn't need."""
+    if name == "PostgresLease":
+        from healthboard.cluster.lease import PostgresLease
+
+        return PostgresLease
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["Member", "Membership", "PostgresLease", "rendezvous_owner"]

@@ -9,8 +9,11 @@ from healthboard.record import PHASES, ErrorType
 LABELS = ("provider", "model", "region", "check")
 SOURCE = " Values come from scheduled synthetic probes."
 
-#: Successful probe latency: 50 ms … 30 s.
-DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0)
+#: Successful probe latency: 100 ms … 30 s, 11 bounds (14 series a target with +Inf, _sum and _count). Dense
+#: where small probes answer (0.25 … 3 s); 5.0 is S2's bound (LLMModelLatencyHigh reads it); past it only
+#: 10 and 30 (a timed-out probe is counted in +Inf). Five fewer than before (0.05, 4, 7.5, 15, 20): at 5,000
+#: targets that is 25,000 series and ~2.9 MB of /metrics (bench/probe_engine.py; docs/PERFORMANCE.md).
+DURATION_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
 PHASE_BUCKETS = (0.005, 0.025, 0.1, 0.25, 1.0, 5.0)  # few: 5 phases x every target adds up on /metrics
 #: Time to first token of stream checks: 100 ms … 20 s.
 TTFT_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0)

@@ -23,7 +23,7 @@ import dataclasses
 import math
 import time
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.utils import floatToGoString
@@ -118,6 +118,12 @@ class TargetSeries:
              tuple(self.offsets[f.name] + position * f.stride for position in range(len(f.children))) if f.optional else None)
             for f in self.families
         ]
+        # the families of one value a target (most of them): rendered by a tighter loop, a format call and an
+        # index each, without _family_text's call and slice (2 µs a target and family before: ~40 % of /metrics)
+        self._single: list[tuple[Callable[..., str], int, bool] | None] = [
+            (self._templates[n].format, self.offsets[f.name], f.optional) if f.width == 1 else None
+            for n, f in enumerate(self.families)
+        ]
 
     # -- slots -----------------------------------------------------------------------------------
 
@@ -191,13 +197,21 @@ class TargetSeries:
         pieces: list[str] = []
         deadline = clock() + budget
         family_text = self._family_text
+        append = pieces.append
         for number, header in enumerate(self._headers):
-            pieces.append(header)
+            append(header)
+            single = self._single[number]
             for count, slot in enumerate(slots, 1):
-                pieces.append(family_text(number, slot))
+                if single is None:
+                    append(family_text(number, slot))
+                else:
+                    fmt, index, optional = single
+                    value = slot.values[index]
+                    if not optional or value == value:  # NaN: an optional family not set yet
+                        append(fmt(slot.labels, value))
                 if (count & 7 == 0 or budget <= 0) and clock() >= deadline:  # the clock every 8 targets: it costs too
                     yield "".join(pieces)
-                    pieces = []
+                    pieces.clear()
                     deadline = clock() + budget
         if pieces:
             yield "".join(pieces)

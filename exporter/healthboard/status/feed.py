@@ -17,7 +17,6 @@ import datetime as dt
 import re
 import time
 
-import feedparser
 from pydantic import Field
 
 from healthboard.durations import Duration
@@ -26,6 +25,8 @@ from healthboard.options import Options
 from healthboard.status.base import DEGRADED, MAJOR, OPERATIONAL, PARTIAL, Component, Fetch, Incident, Reading, StatusPageError, wanted
 
 if TYPE_CHECKING:
+    import feedparser
+
     from healthboard.config.model import StatusPageConfig
 
 OVER = re.compile(r"\b(resolved|completed|postmortem|post-mortem)\b", re.IGNORECASE)
@@ -64,6 +65,8 @@ class FeedAdapter:
 
     async def read(self, page: StatusPageConfig, fetch: Fetch) -> Reading:
         body = await fetch(page.url)
+        import feedparser  # here: ~1 MB that only an exporter polling a feed-only status page needs
+
         parsed = feedparser.parse(body)
         if not parsed.get("version"):
             problem = parsed.get("bozo_exception")

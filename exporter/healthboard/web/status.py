@@ -116,7 +116,8 @@ def merged(hours: Iterable[Hour]) -> Hour:
         total.misconfigured += hour.misconfigured
     if hours:
         total.latency = [sum(column) for column in zip(*(h.latency for h in hours))]
-        total.ttft = [sum(column) for column in zip(*(h.ttft for h in hours))]
+        ttfts = [h.ttft for h in hours if h.ttft is not None]
+        total.ttft = [sum(column) for column in zip(*ttfts)] if ttfts else None
     return total
 
 
