@@ -289,3 +289,26 @@ async def test_otel_genai_names_are_opt_in(sim: Sim) -> None:
     assert 'gen_ai_client_operation_duration_seconds_count{check="chat",error_type="",gen_ai_operation_name="chat",gen_ai_provider_name="openai",gen_ai_request_model="gpt-4o-mini",region="default"}' in metrics
     assert 'gen_ai_provider_name="gcp.gemini"' in metrics
     assert 'gen_ai_client_token_usage_bucket{check="chat",gen_ai_operation_name="chat",gen_ai_provider_name="openai",gen_ai_request_model="gpt-4o-mini",gen_ai_token_type="output",le="1.0",region="default"} ' in metrics, [line for line in metrics.splitlines() if "token_usage_bucket" in line][:4]
+
+
+def test_health_windows_keep_samples_packed_and_in_order() -> None:
+    """The health book's packed windows (healthboard/health.py, Samples) give back what went in, forget by age
+    from the oldest, and stay bounded."""
+    import healthboard.health as health
+
+    window = health.Samples()
+    window.append((100.0, True, True, None, 412.5, 0.000012))
+    window.append((130.0, False, False, "5xx", 33.0, 0.0))
+    window.append((160.0, True, False, "timeout", 3000.0, 0.0))
+    first, second, third = list(window)
+    assert first[:4] == (100.0, True, True, None) and first[4] == 412.5 and first[5] == pytest.approx(0.000012, rel=1e-6)
+    assert second[:5] == (130.0, False, False, "5xx", 33.0) and third[3] == "timeout"
+    assert [s[0] for s in reversed(window)] == [160.0, 130.0, 100.0]
+    window.drop_before(130.0)
+    assert len(window) == 2 and next(iter(window))[0] == 130.0
+    window.drop_before(1000.0)
+    assert not window and list(window) == []
+    cap = health._WINDOW_CAP
+    for i in range(cap + 5):
+        window.append((float(i), True, True, None, 1.0, 0.0))
+    assert len(window) == cap and next(iter(window))[0] == 5.0

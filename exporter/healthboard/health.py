@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import struct
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from healthboard.config.model import HealthConfig
 from healthboard.events import Event, Probed, TargetAdded, TargetHandedOver, TargetPaused, TargetRemoved
@@ -31,6 +32,51 @@ def sample_of(record: CheckRecord) -> Sample:
             record.latency_ms, record.cost_usd)
 
 
+_PACKED = struct.Struct("<d??Bff")  # ts, scheduled, ok, error type (its index; 255: none), latency ms, cost USD
+_ERROR_VALUES = [e.value for e in ErrorType]
+_ERROR_CODE = {value: code for code, value in enumerate(_ERROR_VALUES)}
+_NO_ERROR = 255
+
+
+class Samples:
+    """A target's window of samples, oldest first, packed 19 bytes each in one bytearray (a tuple of atoms was
+    ~110 bytes: 16 MB at 5,000 targets over 15 minutes; docs/PERFORMANCE.md). Latency and cost are kept as
+    32-bit floats (7 significant digits). Iterating gives ``Sample`` tuples."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self) -> None:
+        self._data = bytearray()
+
+    def append(self, sample: Sample) -> None:
+        if len(self._data) >= _WINDOW_CAP * _PACKED.size:
+            del self._data[:_PACKED.size]
+        error = sample[ERROR_TYPE]
+        self._data += _PACKED.pack(sample[TS], sample[SCHEDULED], sample[OK], _NO_ERROR if error is None else _ERROR_CODE[error],
+                                   sample[LATENCY_MS], sample[COST_USD])
+
+    def drop_before(self, ts: float) -> None:
+        """Forget the samples older than ``ts`` (from the left: the window is in time order)."""
+        size, data, cut = _PACKED.size, self._data, 0
+        while cut < len(data) and _PACKED.unpack_from(data, cut)[0] < ts:
+            cut += size
+        if cut:
+            del data[:cut]
+
+    def __len__(self) -> int:
+        return len(self._data) // _PACKED.size
+
+    def __bool__(self) -> bool:
+        return bool(self._data)
+
+    def __iter__(self) -> Iterator[Sample]:
+        for ts, scheduled, ok, code, latency, cost in _PACKED.iter_unpack(self._data):
+            yield (ts, scheduled, ok, None if code == _NO_ERROR else _ERROR_VALUES[code], latency, cost)
+
+    def __reversed__(self) -> Iterator[Sample]:
+        return reversed(list(self))
+
+
 @dataclasses.dataclass
 class Entry:
     """What the health book knows of one target, from the events alone."""
@@ -41,7 +87,7 @@ class Entry:
     consecutive: int = 0
     successes: int = 0
     last: CheckRecord | None = None
-    window: collections.deque[Sample] = dataclasses.field(default_factory=lambda: collections.deque(maxlen=_WINDOW_CAP))
+    window: Samples = dataclasses.field(default_factory=Samples)
 
     def recent(self, seconds: float, now: float | None = None) -> list[Sample]:
         since = (time.time() if now is None else now) - seconds
@@ -64,8 +110,7 @@ class HealthBook:
             entry.last, entry.interval = record, event.interval
             entry.consecutive, entry.successes = event.progress.consecutive, event.progress.successes
             entry.window.append(sample_of(record))
-            while entry.window and entry.window[0][TS] < time.time() - METRICS_WINDOW:
-                entry.window.popleft()
+            entry.window.drop_before(time.time() - METRICS_WINDOW)
         elif type(event) is TargetAdded:
             entry = self.entries.get(event.target.id)
             if entry is None:
