@@ -247,7 +247,8 @@ class Simulator:
         if sent:
             ids = [v for k, v in headers.items() if k.lower() in ("x-request-id", "request-id", "x-goog-request-id", "x-trace-id")]
             self.stream_stamps.append({"request_id": ids[0] if ids else None, "model": call.model, "tokens": len(sent),
-                                       "ttft": sent[0] - request[_RECEIVED], "first": sent[0], "last": sent[-1]})
+                                       "ttft": sent[0] - request[_RECEIVED], "first": sent[0], "last": sent[-1],
+                                       "max_gap": max((b - a for a, b in zip(sent, sent[1:])), default=0.0)})
         return response
 
     def _send(self, reply: Reply, wire: SimWire, kind: str | None = None) -> web.Response:
