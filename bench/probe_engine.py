@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import gzip
 import json
 import os
 import statistics
@@ -143,15 +144,19 @@ providers:
     try:
         await wait_ready(url + "/-/ready")
         await asyncio.sleep(1.0)
-        async with aiohttp.ClientSession() as session:
+        # the scrape as Prometheus makes it: gzip asked for, the time to the last compressed byte; decompressed
+        # after the clock stops (aiohttp's own decompression in this process took ~300 ms of the 18 MB at 5,000
+        # targets, and counted as the exporter's render before 2026-12-03)
+        async with aiohttp.ClientSession(auto_decompress=False) as session:
             renders, size = [], 0
 
             async def scrape() -> bytes:
                 started = time.perf_counter()
-                async with session.get(url + "/metrics") as response:
+                async with session.get(url + "/metrics", headers={"Accept-Encoding": "gzip"}) as response:
                     payload = await response.read()
+                    encoding = response.headers.get("Content-Encoding")
                 renders.append(time.perf_counter() - started)
-                return payload
+                return gzip.decompress(payload) if encoding == "gzip" else payload
 
             cpu0, t0, wall0 = proc_cpu(process.pid), time.monotonic(), time.time()
             if stress_dsn:

@@ -258,10 +258,15 @@ def test_accept_encoding(header: str, gzip: bool) -> None:
     assert accepts_gzip(header) is gzip
 
 
-async def test_metrics_gzip_when_accepted(sim: Sim) -> None:
-    """Prometheus asks for gzip: the streamed, compressed /metrics must decompress to the exposition."""
+@pytest.mark.parametrize("batch", [256 * 1024, 512])
+async def test_metrics_gzip_when_accepted(sim: Sim, batch: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prometheus asks for gzip: the streamed, compressed /metrics must decompress to the exposition, also when it
+    is compressed in many batches (in the compression thread) rather than all at the end."""
     import gzip
 
+    import healthboard.web.app as web_app
+
+    monkeypatch.setattr(web_app, "_GZIP_BATCH", batch)
     async with exporter_for(config_text(sim.url, ["openai"], interval="30s", timeout="1s")) as (exporter, url):
         async with aiohttp.ClientSession(auto_decompress=False) as session:
             async with session.get(url + "/metrics", headers={"Accept-Encoding": "gzip"}) as response:
