@@ -134,6 +134,28 @@ async def test_checks_stream_as_one_json_document_in_batches(sim: Sim) -> None:
     assert len(failed["checks"]) == 150 and not any(c["ok"] for c in failed["checks"])
 
 
+async def test_checks_survive_new_probes_arriving_while_they_are_written(sim: Sim, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A probe finishing during the streamed write appends to the ring being read: the answer must still be the
+    checks chosen when the request came (iterating the ring across the writes raised "deque mutated")."""
+    from aiohttp import web
+
+    from helpers import record
+
+    sim.script("latency: 1ms\n")
+    async with exporter_for(config_text(sim.url, ["openai"], interval="1h", recent_checks="1000")) as (exporter, url):
+        for i in range(450):
+            exporter.recent._ring.append(record(ts=1_800_000_000.0 + i, provider="injected"))
+        write = web.StreamResponse.write
+
+        async def write_while_probing(self: web.StreamResponse, data: bytes) -> None:
+            exporter.recent._ring.append(record(ts=1_900_000_000.0, provider="injected"))  # a probe ends meanwhile
+            await write(self, data)
+
+        monkeypatch.setattr(web.StreamResponse, "write", write_while_probing)
+        status, body = await get(url + "/api/checks?provider=injected&limit=1000")
+    assert status == 200 and len(body["checks"]) == 450
+
+
 async def test_config_is_redacted(sim: Sim) -> None:
     text = config_text(sim.url, **FAST) + "api_token: very-secret-token-123\n"
     async with exporter_for(text) as (_, url):

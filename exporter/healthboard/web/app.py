@@ -270,12 +270,7 @@ async def api_checks(request: web.Request) -> web.StreamResponse:
     unknown = set(query) - {"limit", "failed", "provider", "model", "check", "error_type"}
     if unknown:
         return _error(400, f"unknown parameter(s): {', '.join(sorted(unknown))}; use limit, failed, provider, model, check, error_type")
-    response = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
-    await response.prepare(request)
-    # streamed a batch at a time: 10,000 checks as one document were ~11 MB of peak memory (docs/PERFORMANCE.md)
-    await response.write(b'{"checks": [')
-    batch: list[str] = []
-    sent = 0
+    chosen: list[CheckRecord] = []  # the records themselves first: the ring may not change while it is read
     for record in _exporter(request).recent_checks():
         if failed is not None and record.ok == failed:
             continue
@@ -283,15 +278,16 @@ async def api_checks(request: web.Request) -> web.StreamResponse:
             continue
         if "error_type" in query and (record.error_type is None or record.error_type.value != query["error_type"]):
             continue
-        batch.append(json.dumps(record.to_json()))
-        sent += 1
-        if len(batch) >= _CHECKS_BATCH:
-            await response.write((", " if sent > len(batch) else "").encode() + ", ".join(batch).encode())
-            batch = []
-        if sent >= limit:
+        chosen.append(record)
+        if len(chosen) >= limit:
             break
-    if batch:
-        await response.write((", " if sent > len(batch) else "").encode() + ", ".join(batch).encode())
+    # then written a batch at a time: 10,000 checks as one document were ~11 MB of peak memory (docs/PERFORMANCE.md)
+    response = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
+    await response.prepare(request)
+    await response.write(b'{"checks": [')
+    for start in range(0, len(chosen), _CHECKS_BATCH):
+        text = ", ".join(json.dumps(record.to_json()) for record in chosen[start:start + _CHECKS_BATCH])
+        await response.write(((", " if start else "") + text).encode())
     await response.write(b"]}")
     await response.write_eof()
     return response
