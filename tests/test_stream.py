@@ -41,10 +41,33 @@ async def test_stream_timings_match_the_simulators_pacing(sim: Sim, kind: str) -
     # can become 175; the measurement must follow what was sent, not the script)
     sent = sim.simulator.stream_stamps[-1]
     assert sent["tokens"] == 16 and sent["ttft"] == pytest.approx(0.155, abs=0.1)  # 5 ms to the headers + 150 ms
-    assert record.ttft_ms - sent["ttft"] * 1000 == pytest.approx(0, abs=15)  # + connect and request, our side
+    assert record.ttft_ms - sent["ttft"] * 1000 == pytest.approx(0, abs=15)  # + the request's transfer, our side
     assert record.tokens_per_s == pytest.approx(15 / (sent["last"] - sent["first"]), rel=0.15)  # one token every ~20 ms
     assert record.max_gap_ms == pytest.approx(sent["max_gap"] * 1000, abs=15)
     assert record.latency_ms >= record.ttft_ms + 15 * 20 - 5
+
+
+async def test_time_to_first_token_runs_from_the_request_sent_not_from_the_connection_set_up(sim: Sim, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A connection that takes 300 ms to set up (a far region's TLS, a busy loop's turns) is the connect phase and
+    the total latency, never the model's time to first token."""
+    import asyncio
+
+    import aiohttp
+
+    create = aiohttp.TCPConnector._create_connection
+
+    async def slow_create(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(0.3)
+        return await create(self, *args, **kwargs)
+
+    monkeypatch.setattr(aiohttp.TCPConnector, "_create_connection", slow_create)
+    sim.script(PACED)
+    async with ProbeEngine() as engine:
+        record = await engine.probe(stream_target(sim.url, "openai"))
+    assert record.ok, record
+    sent = sim.simulator.stream_stamps[-1]
+    assert record.ttft_ms - sent["ttft"] * 1000 == pytest.approx(0, abs=15)
+    assert record.latency_ms >= 300 + record.ttft_ms
 
 
 @pytest.mark.parametrize(("kind", "expected"), [("openai", "5xx"), ("azure-openai", "5xx"), ("anthropic", "overloaded"),
