@@ -150,12 +150,15 @@ class TargetSeries:
     # -- rendering -------------------------------------------------------------------------------
 
     def _template(self, family: Family, only: int | None = None) -> str:
-        """A str.format template of a family for one target: {0} is the target's label text, {1}… its values."""
+        """A str.format template of a family for one target: {0} is the target's label text, {1}… its values
+        (with ``only``, one child's template, whose {1}… are that child's values alone)."""
         lines: list[str] = []
         index = 1
         for position, value in enumerate(family.children):
             own = f',{family.label}="{escape_label(value)}"' if family.label else ""
             keep = only is None or position == only
+            if only is not None and position == only:
+                index = 1
             if family.kind == HISTOGRAM:
                 for bound in (*family.buckets, math.inf):
                     if keep:
@@ -183,12 +186,15 @@ class TargetSeries:
             if value != value:
                 return ""
             return self._child_templates[number][0].format(slot.labels, *all_values[start:end])
-        present = [position for position, index in enumerate(firsts) if all_values[index] == all_values[index]]
-        if not present:
-            return ""
-        values = all_values[start:end]
+        # one child's template takes that child's values only: a single value for a labelled counter or gauge
+        stride = (end - start) // len(firsts)
         templates = self._child_templates[number]
-        return "".join(templates[position].format(slot.labels, *values) for position in present)
+        labels = slot.labels
+        if stride == 1:
+            return "".join([templates[position].format(labels, value)
+                            for position, index in enumerate(firsts) if (value := all_values[index]) == value])
+        return "".join([templates[position].format(labels, *all_values[index:index + stride])
+                        for position, index in enumerate(firsts) if all_values[index] == all_values[index]])
 
     def render_chunks(self, budget: float = PIECE_BUDGET) -> Iterator[str]:
         """The exposition text of every family, in pieces of about ``budget`` seconds of formatting each (at
