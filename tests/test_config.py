@@ -155,6 +155,30 @@ def test_default_three_targets_cost_under_a_dollar_a_month() -> None:
     assert 0 < plan.monthly_cost_usd < 1.0
 
 
+def test_stream_every_5_minutes_and_quality_every_15_add_at_most_50_cents_to_the_default_three(tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Issue "Beyond ping": the default three providers with a ``stream`` check every 5 minutes and a ``quality``
+    check every 15 minutes add at most $0.50 a month, and check-config shows the cost per check kind."""
+    env = {"OPENAI_API_KEY": "a" * 10, "ANTHROPIC_API_KEY": "b" * 10, "GEMINI_API_KEY": "c" * 10}
+    default = packaged("default.yml")
+    extended = default
+    for model in ("gpt-4o-mini", "claude-3-haiku-20240307", "gemini-2.0-flash"):
+        extended = re.sub(rf"models: \[{re.escape(model)}\]",
+                          f"models: [{model}, {{name: {model}, check: stream}}, {{name: {model}, check: quality}}]", extended, count=1)
+    assert extended.count("check: stream") == 3
+    before = build_plan(parse_config(default, "default", env), env)
+    after = build_plan(parse_config(extended, "default", env), env)
+    kinds = {(t.check, t.interval) for t in after.targets}
+    assert ("stream", 300.0) in kinds and ("quality", 900.0) in kinds
+    assert 0 < after.monthly_cost_usd - before.monthly_cost_usd <= 0.50
+    path = tmp_path / "extended.yml"
+    path.write_text(extended)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["check-config", str(path)]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if "by check:" in line)
+    assert "stream $" in line and "quality $" in line and "chat $" in line
+
+
 def test_cost_estimate_counts_adaptive_rechecks() -> None:
     env = {"OPENAI_API_KEY": "a" * 10, "ANTHROPIC_API_KEY": "b" * 10, "GEMINI_API_KEY": "c" * 10}
     default = build_plan(parse_config(packaged("default.yml"), "default", env), env)
