@@ -4,6 +4,9 @@ faults classified as what they are."""
 
 from __future__ import annotations
 
+import asyncio
+
+import aiohttp
 import pytest
 
 from healthboard.config import parse_config
@@ -50,10 +53,6 @@ async def test_stream_timings_match_the_simulators_pacing(sim: Sim, kind: str) -
 async def test_time_to_first_token_runs_from_the_request_sent_not_from_the_connection_set_up(sim: Sim, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """A connection that takes 300 ms to set up (a far region's TLS, a busy loop's turns) is the connect phase and
     the total latency, never the model's time to first token."""
-    import asyncio
-
-    import aiohttp
-
     create = aiohttp.TCPConnector._create_connection
 
     async def slow_create(self, *args, **kwargs):  # type: ignore[no-untyped-def]

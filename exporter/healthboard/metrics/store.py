@@ -113,10 +113,11 @@ class TargetSeries:
             [self._template(f, only=i) for i in range(len(f.children))] if f.optional else [] for f in self.families
         ]
         # per family, what rendering needs without attribute look-ups: (start, end, the first value's index of each
-        # child when optional, else None)
+        # child when optional, else None, values per child)
         self._layout = [
             (self.offsets[f.name], self.offsets[f.name] + f.width,
-             tuple(self.offsets[f.name] + position * f.stride for position in range(len(f.children))) if f.optional else None)
+             tuple(self.offsets[f.name] + position * f.stride for position in range(len(f.children))) if f.optional else None,
+             f.stride)
             for f in self.families
         ]
         # the families of one value a target (most of them): rendered by a tighter loop, a format call and an
@@ -154,28 +155,21 @@ class TargetSeries:
         (with ``only``, one child's template, whose {1}… are that child's values alone)."""
         lines: list[str] = []
         index = 1
-        for position, value in enumerate(family.children):
+        for value in family.children if only is None else (family.children[only],):
             own = f',{family.label}="{escape_label(value)}"' if family.label else ""
-            keep = only is None or position == only
-            if only is not None and position == only:
-                index = 1
             if family.kind == HISTOGRAM:
                 for bound in (*family.buckets, math.inf):
-                    if keep:
-                        lines.append(f'{_braces(family.name)}_bucket{{{{{{0}}{_braces(own)},le="{floatToGoString(bound)}"}}}} {{{index}}}\n')
+                    lines.append(f'{_braces(family.name)}_bucket{{{{{{0}}{_braces(own)},le="{floatToGoString(bound)}"}}}} {{{index}}}\n')
                     index += 1
-                if keep:
-                    lines.append(f"{_braces(family.name)}_count{{{{{{0}}{_braces(own)}}}}} {{{index - 1}}}\n")
-                    lines.append(f"{_braces(family.name)}_sum{{{{{{0}}{_braces(own)}}}}} {{{index}}}\n")
-                index += 1
+                lines.append(f"{_braces(family.name)}_count{{{{{{0}}{_braces(own)}}}}} {{{index - 1}}}\n")
+                lines.append(f"{_braces(family.name)}_sum{{{{{{0}}{_braces(own)}}}}} {{{index}}}\n")
             else:
-                if keep:
-                    lines.append(f"{_braces(family.exposed_name)}{{{{{{0}}{_braces(own)}}}}} {{{index}}}\n")
-                index += 1
+                lines.append(f"{_braces(family.exposed_name)}{{{{{{0}}{_braces(own)}}}}} {{{index}}}\n")
+            index += 1
         return "".join(lines)
 
     def _family_text(self, number: int, slot: Slot) -> str:
-        start, end, firsts = self._layout[number]
+        start, end, firsts, stride = self._layout[number]
         all_values = slot.values
         if firsts is None:
             return self._templates[number].format(slot.labels, *all_values[start:end])
@@ -187,7 +181,6 @@ class TargetSeries:
                 return ""
             return self._child_templates[number][0].format(slot.labels, *all_values[start:end])
         # one child's template takes that child's values only: a single value for a labelled counter or gauge
-        stride = (end - start) // len(firsts)
         templates = self._child_templates[number]
         labels = slot.labels
         if stride == 1:
