@@ -3,7 +3,7 @@ still undetected after 15 minutes, and how many false alerts the same test raise
 test and of the re-check policy. Seconds instead of the hour bench/alert_quality.py needs, so a variant can be
 judged before the full month and noise sweep are run on it (they remain the judge: docs/ALERTING.md).
 
-    python bench/elevated_replay.py                          # the shipped test: regions pooled per window, 5m-30m, 8 nats
+    python bench/elevated_replay.py                          # the shipped test: pooled per window, or a region alone; 5m-30m, 8 nats
     python bench/elevated_replay.py --combine min --window 600 --window 1200 --window 1800   # the test before 2026-12-03
     python bench/elevated_replay.py --hold 240               # fast re-checks held 4 minutes after a second failure
 
@@ -186,8 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--p1", type=float, default=0.10)
     parser.add_argument("--threshold", type=float, default=8.0)
     parser.add_argument("--window", type=window, action="append", help="SECONDS[:MIN_FAILURES], repeatable (default the rule's 300 at 5, and 600, 1200, 1800 at 6)")
-    parser.add_argument("--combine", choices=("pooled", "min", "present", "either", "sum"), default="pooled",
-                        help="regions: pooled per window while each has --region-failures and --floor there (the rule); min: "
+    parser.add_argument("--combine", choices=("pooled", "min", "present", "either", "sum"), default="either",
+                        help="regions: either (the rule): pooled, or each region with a window's minimum of failures passing alone; pooled: per window while each has --region-failures and --floor there; min: "
                              "every region passes on its own; present: every region that has a window's minimum of failures passes (the rule before 2026-12-03, as Prometheus ran it: the others had no series); sum: each region's best window added up while each is above --floor")
     parser.add_argument("--floor", type=float, default=2.0)
     parser.add_argument("--region-failures", type=int, default=2)

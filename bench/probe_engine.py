@@ -193,6 +193,7 @@ providers:
         "rss_mb": rss, "overhead_p50_ms": pct(overhead, 0.50), "overhead_p99_ms": pct(overhead, 0.99),
         "lag_p50_ms": histogram_quantile(0.50, lag_buckets) * 1000, "lag_p99_ms": histogram_quantile(0.99, lag_buckets) * 1000,
         "metrics_render_ms": statistics.median(renders) * 1000, "metrics_bytes": size,
+        "metrics_render_min_ms": min(renders) * 1000, "metrics_render_max_ms": max(renders) * 1000,
         "series_per_target": sum(1 for line in text.splitlines() if line.startswith("llm_probe_")) / n,
     }
 
@@ -348,7 +349,8 @@ async def run_blackbox(n: int, seconds: float, sim: str, work: Path) -> dict | N
 
 FIGURES = (("cpu_per_1000", "CPU s / 1000 probes"), ("rss_mb", "peak RSS MB"), ("overhead_p50_ms", "overhead p50 ms"),
            ("overhead_p99_ms", "overhead p99 ms"), ("lag_p50_ms", "schedule lag p50 ms"), ("lag_p99_ms", "schedule lag p99 ms"),
-           ("metrics_render_ms", "/metrics render ms"), ("metrics_bytes", "/metrics bytes"),
+           ("metrics_render_ms", "/metrics render ms"), ("metrics_render_min_ms", "/metrics render ms, fastest scrape"),
+           ("metrics_render_max_ms", "/metrics render ms, slowest scrape"), ("metrics_bytes", "/metrics bytes"),
            ("series_per_target", "series per target (llm_probe_*)"))
 
 

@@ -68,12 +68,12 @@ async def test_the_served_model_is_recorded_and_a_different_one_flagged(sim: Sim
         same = await engine.probe(target)
         assert same.served_model == target.model
         metrics.probes.observe(same)
-        assert 'llm_probe_served_model_mismatch{provider="p",model="gpt-4o-mini",region="default",check="quality"} 0.0' in metrics.render().decode()
+        assert 'llm_probe_served_model_mismatch{provider="p",model="gpt-4o-mini",region="default",check="quality"} 0\n' in metrics.render().decode()
         sim.script("latency: 1ms\nrules:\n  - serve_model: gpt-3.5-turbo\n")
         other = await engine.probe(target)
     metrics.probes.observe(other)
     assert other.ok and other.served_model == "gpt-3.5-turbo"
-    assert 'llm_probe_served_model_mismatch{provider="p",model="gpt-4o-mini",region="default",check="quality"} 1.0' in metrics.render().decode()
+    assert 'llm_probe_served_model_mismatch{provider="p",model="gpt-4o-mini",region="default",check="quality"} 1\n' in metrics.render().decode()
 
 
 async def test_retirement_is_noticed_from_headers_and_from_a_retired_models_404(sim: Sim) -> None:
@@ -85,7 +85,7 @@ async def test_retirement_is_noticed_from_headers_and_from_a_retired_models_404(
         announced = await engine.probe(target)
         assert announced.ok and "Sunset Thu, 31 Dec 2026" in (announced.deprecation or "")
         metrics.probes.observe(announced)
-        assert 'llm_probe_model_deprecated{provider="p",model="gpt-4o-mini",region="default",check="quality"} 1.0' in metrics.render().decode()
+        assert 'llm_probe_model_deprecated{provider="p",model="gpt-4o-mini",region="default",check="quality"} 1\n' in metrics.render().decode()
         sim.script("latency: 1ms\nretired_models: [gpt-4o-mini]\n")
         gone = await engine.probe(target)
     assert gone.error_type is not None and gone.error_type.value == "not_found" and "has been deprecated" in (gone.deprecation or "")

@@ -117,7 +117,7 @@ async def test_stream_metrics_appear_for_stream_targets_only(sim: Sim) -> None:
             metrics.probes.add_target(target)
             metrics.probes.observe(await engine.probe(target))
     text = metrics.render().decode()
-    assert 'llm_probe_ttft_seconds_count{provider="p",model="gpt-4o-mini",region="default",check="stream"} 1.0' in text
+    assert 'llm_probe_ttft_seconds_count{provider="p",model="gpt-4o-mini",region="default",check="stream"} 1\n' in text
     assert 'llm_probe_output_tokens_per_second{provider="p",model="gpt-4o-mini",region="default",check="stream"}' in text
     assert 'check="chat"' in text and 'llm_probe_ttft_seconds_count{provider="p",model="gpt-4o-mini",region="default",check="chat"}' not in text
 
@@ -150,7 +150,7 @@ async def test_reasoning_models_get_the_least_effort_and_an_empty_answer_is_not_
     metrics.probes.observe(record)
     assert record.ok and record.reasoning_exhausted and record.quality_score is None
     text = metrics.render().decode()
-    assert 'llm_probe_reasoning_exhausted_total{provider="p",model="o4-mini",region="default",check="quality"} 1.0' in text
+    assert 'llm_probe_reasoning_exhausted_total{provider="p",model="o4-mini",region="default",check="quality"} 1\n' in text
     assert 'llm_quality_score_recent{provider="p",model="o4-mini"' not in text
     # an ordinary model's full answer is not that outcome
     target = build_plan(parse_config(

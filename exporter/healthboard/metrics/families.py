@@ -23,12 +23,12 @@ ERROR_TYPES = tuple(e.value for e in ErrorType)
 
 #: The per-target families, in a compact store (healthboard/metrics/store.py), in exposition order.
 TARGET_FAMILIES = (
-    Family("llm_probe_requests", COUNTER, "Scheduled probes sent (re-checks excluded, so ratios aren't biased)." + SOURCE),
+    Family("llm_probe_requests", COUNTER, "Scheduled probes sent (re-checks excluded, so ratios aren't biased)." + SOURCE, whole=True),
     # one series per error type seen (the rules count a new series' first failure: prometheus/rules/recording.yml)
     Family("llm_probe_failures", COUNTER, "Scheduled probes that failed, by error type (re-checks excluded)." + SOURCE, "error_type", ERROR_TYPES,
-           optional=True),
-    Family("llm_probe_rechecks", COUNTER, "Extra probes sent sooner after an outage-like failure, to confirm it fast." + SOURCE),
-    Family("llm_probe_recheck_failures", COUNTER, "Re-checks that failed." + SOURCE),
+           optional=True, whole=True),
+    Family("llm_probe_rechecks", COUNTER, "Extra probes sent sooner after an outage-like failure, to confirm it fast." + SOURCE, whole=True),
+    Family("llm_probe_recheck_failures", COUNTER, "Re-checks that failed." + SOURCE, whole=True),
     Family(
         "llm_probe_duration_seconds", HISTOGRAM,
         "Whole-probe latency of successful probes and of timed-out ones (counted in +Inf: slower than the timeout), "
@@ -39,31 +39,31 @@ TARGET_FAMILIES = (
         "Latency by phase (dns, connect, tls, ttfb, transfer) of scheduled probes that got a response; with phase_histograms: true." + SOURCE,
         "phase", PHASES, buckets=PHASE_BUCKETS, optional=True,  # opt-in: config phase_histograms
     ),
-    Family("llm_probe_success", GAUGE, "1 if the last probe (scheduled or re-check) succeeded, else 0." + SOURCE),
-    Family("llm_probe_consecutive_failures", GAUGE, "Failed probes in a row, re-checks included; 0 after a success." + SOURCE),
+    Family("llm_probe_success", GAUGE, "1 if the last probe (scheduled or re-check) succeeded, else 0." + SOURCE, whole=True),
+    Family("llm_probe_consecutive_failures", GAUGE, "Failed probes in a row, re-checks included; 0 after a success." + SOURCE, whole=True),
     Family(
         "llm_probe_consecutive_outage_failures", GAUGE,
-        "Failed probes in a row whose error type suggests an outage (auth, quota, not_found, bad_request and rate_limit excluded)." + SOURCE,
+        "Failed probes in a row whose error type suggests an outage (auth, quota, not_found, bad_request and rate_limit excluded)." + SOURCE, whole=True,
     ),
     Family(
         "llm_probe_evidence_probes", COUNTER,
         "Probes that are availability evidence: successes, server errors and transient failures, re-checks included "
-        "(docs/ALERTING.md)." + SOURCE,
+        "(docs/ALERTING.md)." + SOURCE, whole=True,
     ),
     Family(
         "llm_probe_evidence_failures", COUNTER,
-        "Failed evidence probes, de-clustered: at most 2 per run of server errors, at most 1 transient failure a minute." + SOURCE,
+        "Failed evidence probes, de-clustered: at most 2 per run of server errors, at most 1 transient failure a minute." + SOURCE, whole=True,
     ),
     Family(
         "llm_probe_outage_run_seconds", GAUGE,
         "Seconds from the first to the latest failure of the current run of outage-like failures; 0 after a success." + SOURCE,
     ),
-    Family("llm_probe_outage_run_server_errors", GAUGE, "Server errors (5xx, malformed replies) in the current run of failures." + SOURCE),
-    Family("llm_probe_consecutive_successes", GAUGE, "Successful probes in a row, re-checks included." + SOURCE),
+    Family("llm_probe_outage_run_server_errors", GAUGE, "Server errors (5xx, malformed replies) in the current run of failures." + SOURCE, whole=True),
+    Family("llm_probe_consecutive_successes", GAUGE, "Successful probes in a row, re-checks included." + SOURCE, whole=True),
     Family("llm_probe_last_run_timestamp_seconds", GAUGE, "Unix time the last probe started." + SOURCE),
     Family("llm_probe_interval_seconds", GAUGE, "Effective probe interval: the configured one, stretched by 429 backoff or the budget." + SOURCE),
-    Family("llm_probe_paused", GAUGE, "1 while the target is paused through the API (kill switch)." + SOURCE),
-    Family("llm_probe_tokens", COUNTER, "Tokens the providers reported for probes." + SOURCE, "direction", ("input", "output")),
+    Family("llm_probe_paused", GAUGE, "1 while the target is paused through the API (kill switch)." + SOURCE, whole=True),
+    Family("llm_probe_tokens", COUNTER, "Tokens the providers reported for probes." + SOURCE, "direction", ("input", "output"), whole=True),
     Family("llm_probe_cost_usd", COUNTER, "Estimated cost of probes in USD, from the price table." + SOURCE),
     Family("llm_probe_ratelimit_remaining", GAUGE, "Rate-limit headroom the provider advertised on the last reply." + SOURCE,
            "resource", RATELIMIT_RESOURCES, optional=True),
@@ -79,14 +79,14 @@ TARGET_FAMILIES = (
            optional=True),
     Family("llm_probe_served_model_mismatch", GAUGE,
            "1 when the model the provider says answered is not the one asked for (nor a dated snapshot of it), 0 when it is; last reply." + SOURCE,
-           optional=True),
+           optional=True, whole=True),
     Family("llm_probe_reasoning_exhausted", COUNTER,
            "Successful probes whose output budget went on hidden reasoning (stopped at the cap with reasoning tokens and no answer): not an outage, not a wrong answer; raise max_tokens or lower the effort." + SOURCE,
-           optional=True),
+           optional=True, whole=True),
     Family("llm_probe_maintenance", GAUGE,
            "1 while a configured maintenance window covers the target (its last probe), else 0; only targets a window applies to." + SOURCE,
-           optional=True),
+           optional=True, whole=True),
     Family("llm_probe_model_deprecated", GAUGE,
            "1 when the last reply announced the model's retirement (Sunset or Deprecation header) or said it is gone; else 0." + SOURCE,
-           optional=True),
+           optional=True, whole=True),
 )

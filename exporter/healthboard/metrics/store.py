@@ -6,12 +6,13 @@ each full garbage collection walked them all (a 1-2 s event-loop stall). Here a 
 its label text, rendered once, and one ``array('d')`` holding every value of every family (histogram
 buckets stored cumulative). Nothing in it is tracked by the garbage collector.
 
-Rendering formats one family of one target with a single ``str.format`` call on a template built once
-per family, so /metrics costs one call per family and target. ``render_chunks`` yields the text in pieces of
-about 1 ms of work, so the HTTP handler can stream it and give the event loop back in between: a probe's
-reply that arrives during a scrape then waits about that long to be stamped. Each turn of the loop costs
-too: at 5,000 targets 0.2 ms pieces made a scrape take 440 ms while probing, 1 ms pieces 257 ms, with the
-same overhead p99 (docs/PERFORMANCE.md).
+Rendering formats one family of one target with a single ``%`` on a printf-style template built once per
+family, and runs those calls column-wise with ``map`` over a block of targets, so no Python loop runs per
+target (at 5,000 targets ~40 % less render time than a loop of ``str.format`` calls). ``render_chunks``
+yields the text in pieces of about 1 ms of work, so the HTTP handler can stream it and give the event loop
+back in between: a probe's reply that arrives during a scrape then waits about that long to be stamped.
+Each turn of the loop costs too: at 5,000 targets 0.2 ms pieces made a scrape take 440 ms while probing,
+1 ms pieces 257 ms, with the same overhead p99 (docs/PERFORMANCE.md).
 
 The store is also a prometheus-client collector (``collect``), so ``registry.get_sample_value`` and
 ``generate_latest`` see the same values; tests/test_exposition.py requires both renderings to parse to
@@ -22,15 +23,23 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import string
 import time
 from array import array
 from collections.abc import Callable, Iterator, Sequence
+from itertools import compress
+from operator import eq, itemgetter
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.utils import floatToGoString
 
 COUNTER, GAUGE, HISTOGRAM = "counter", "gauge", "histogram"
+#: How one family (or one child of an optional family) renders: a printf-style template's ``%``, for each of its
+#: fields in order the itemgetter of its value (None: the target's label text), and for an optional one the
+#: getter of the value whose NaN means "not set" (targets without it are left out).
+Column = tuple[Callable[[tuple], str], tuple[itemgetter | None, ...], itemgetter | None]
 PIECE_BUDGET = 0.001  # seconds of formatting per streamed piece of /metrics
+BLOCK_VALUES = 2048  # values formatted between two looks at the clock: ~0.5 ms
 NAN = math.nan
 
 
@@ -58,6 +67,10 @@ class Family:
     values: tuple[str, ...] = ()
     buckets: tuple[float, ...] = ()  # histograms: finite upper bounds, ascending
     optional: bool = False  # a child exists only once set (NaN while absent); otherwise every child starts at 0
+    #: the values are counts (whole numbers), rendered as integers ("6", not "6.0": the same sample to a parser,
+    #: and an int formats ~40 % faster than a float's shortest repr). A histogram's buckets always are; its sum
+    #: is not.
+    whole: bool = False
 
     @property
     def children(self) -> tuple[str, ...]:
@@ -76,9 +89,31 @@ class Family:
     def exposed_name(self) -> str:
         return self.name + "_total" if self.kind == COUNTER else self.name
 
+    def whole_values(self) -> tuple[bool, ...]:
+        """Per value of one child: is it a count?"""
+        if self.kind == HISTOGRAM:
+            return (True,) * (len(self.buckets) + 1) + (False,)
+        return (self.whole,)
+
     def child(self, value: str) -> int:
         """Index of a child by its label value."""
         return self.children.index(value)
+
+
+def _column(template: str, start: int, whole: Sequence[bool], optional: bool) -> Column:
+    """A str.format template (``{0}`` the label text, ``{1}``… the values from ``start`` on) as a Column: printf
+    style, ``%d`` for a count and ``%r`` (a float's shortest repr, what ``{}`` writes) otherwise. ``%`` over a
+    tuple is ~30 % faster than ``str.format`` on the 16-line histogram template, and ``%d`` writes a float
+    count as an integer with no ``int()`` call."""
+    parts: list[str] = []
+    fields: list[itemgetter | None] = []
+    for literal, field, _, _ in string.Formatter().parse(template):
+        parts.append(literal.replace("%", "%%"))
+        if field is not None:
+            index = int(field)
+            fields.append(None if index == 0 else itemgetter(start + index - 1))
+            parts.append("%s" if index == 0 else "%d" if whole[index - 1] else "%r")
+    return "".join(parts).__mod__, tuple(fields), itemgetter(start) if optional else None
 
 
 class Slot:
@@ -109,23 +144,12 @@ class TargetSeries:
             f"# HELP {f.exposed_name} {escape_help(f.help)}\n# TYPE {f.exposed_name} {f.kind}\n" for f in self.families
         ]
         self._templates = [self._template(f) for f in self.families]
-        self._child_templates = [
-            [self._template(f, only=i) for i in range(len(f.children))] if f.optional else [] for f in self.families
-        ]
-        # per family, what rendering needs without attribute look-ups: (start, end, the first value's index of each
-        # child when optional, else None, values per child)
-        self._layout = [
-            (self.offsets[f.name], self.offsets[f.name] + f.width,
-             tuple(self.offsets[f.name] + position * f.stride for position in range(len(f.children))) if f.optional else None,
-             f.stride)
-            for f in self.families
-        ]
-        # the families of one value a target (most of them): rendered by a tighter loop, a format call and an
-        # index each, without _family_text's call and slice (2 µs a target and family before: ~40 % of /metrics)
-        self._single: list[tuple[Callable[..., str], int, bool] | None] = [
-            (self._templates[n].format, self.offsets[f.name], f.optional) if f.width == 1 else None
-            for n, f in enumerate(self.families)
-        ]
+        # per family, its Columns: one for the whole family, or one per child of an optional family (each child
+        # is present or absent on its own)
+        self._columns = [self._column_specs(n, f) for n, f in enumerate(self.families)]
+        # targets per block: about BLOCK_VALUES values formatted between two looks at the clock (an optional
+        # family's children are looked at one by one, and most targets have few of them)
+        self._blocks = [max(1, BLOCK_VALUES // (f.stride if f.optional else f.width)) for f in self.families]
 
     # -- slots -----------------------------------------------------------------------------------
 
@@ -150,6 +174,16 @@ class TargetSeries:
 
     # -- rendering -------------------------------------------------------------------------------
 
+    def _column_specs(self, number: int, family: Family) -> list[Column]:
+        start, stride = self.offsets[family.name], family.stride
+        whole = family.whole_values() * len(family.children)
+        if not family.optional:
+            return [_column(self._templates[number], start, whole, optional=False)]
+        return [
+            _column(self._template(family, only=position), start + position * stride, whole[:stride], optional=True)
+            for position in range(len(family.children))
+        ]
+
     def _template(self, family: Family, only: int | None = None) -> str:
         """A str.format template of a family for one target: {0} is the target's label text, {1}… its values
         (with ``only``, one child's template, whose {1}… are that child's values alone)."""
@@ -168,51 +202,44 @@ class TargetSeries:
             index += 1
         return "".join(lines)
 
-    def _family_text(self, number: int, slot: Slot) -> str:
-        start, end, firsts, stride = self._layout[number]
-        all_values = slot.values
-        if firsts is None:
-            return self._templates[number].format(slot.labels, *all_values[start:end])
-        # NaN (value != value): an optional child (or histogram) not set yet; most targets set none of a family
-        # (stream timings on chat targets), so look before slicing
-        if len(firsts) == 1:
-            value = all_values[start]
-            if value != value:
-                return ""
-            return self._child_templates[number][0].format(slot.labels, *all_values[start:end])
-        # one child's template takes that child's values only: a single value for a labelled counter or gauge
-        templates = self._child_templates[number]
-        labels = slot.labels
-        if stride == 1:
-            return "".join([templates[position].format(labels, value)
-                            for position, index in enumerate(firsts) if (value := all_values[index]) == value])
-        return "".join([templates[position].format(labels, *all_values[index:index + stride])
-                        for position, index in enumerate(firsts) if all_values[index] == all_values[index]])
-
     def render_chunks(self, budget: float = PIECE_BUDGET) -> Iterator[str]:
         """The exposition text of every family, in pieces of about ``budget`` seconds of formatting each (at
-        least one target's family per piece), so a streaming caller can give the event loop back in between."""
+        least one block of targets per piece), so a streaming caller can give the event loop back in between.
+
+        A family is rendered a column at a time over a block of targets: ``map`` runs the template's ``%``
+        over ``zip`` of the targets' label texts and one ``itemgetter`` column per field, so the loop over
+        targets is C code; only the formatting itself remains (a Python loop per target and family was ~40 %
+        of /metrics). An optional child is a column too: its targets without a value (NaN, which is the one
+        value unequal to itself) are dropped with ``compress`` before formatting, and a child no target has
+        set costs one comparison per target. Within a labelled family the series come child by child; the
+        exposition format asks only that a family's samples be together."""
         slots = list(self._slots.values())  # a snapshot: a reload during a streamed scrape doesn't break it
+        labels = [slot.labels for slot in slots]
+        rows = [slot.values for slot in slots]
+        total = len(slots)
         clock = time.perf_counter
         pieces: list[str] = []
-        deadline = clock() + budget
-        family_text = self._family_text
         append = pieces.append
-        for number, header in enumerate(self._headers):
+        deadline = clock() + budget
+        for header, columns, block in zip(self._headers, self._columns, self._blocks):
             append(header)
-            single = self._single[number]
-            for count, slot in enumerate(slots, 1):
-                if single is None:
-                    append(family_text(number, slot))
-                else:
-                    fmt, index, optional = single
-                    value = slot.values[index]
-                    if not optional or value == value:  # NaN: an optional family not set yet
-                        append(fmt(slot.labels, value))
-                if (count & 7 == 0 or budget <= 0) and clock() >= deadline:  # the clock every 8 targets: it costs too
-                    yield "".join(pieces)
-                    pieces.clear()
-                    deadline = clock() + budget
+            for first in range(0, total, block):
+                block_labels = labels[first:first + block]
+                block_rows = rows[first:first + block]
+                for fmt, fields, present in columns:
+                    targets, targets_rows = block_labels, block_rows
+                    if present is not None:
+                        values = list(map(present, block_rows))
+                        keep = list(map(eq, values, values))  # False where NaN: not set for that target
+                        if not any(keep):
+                            continue
+                        if not all(keep):
+                            targets, targets_rows = list(compress(block_labels, keep)), list(compress(block_rows, keep))
+                    append("".join(map(fmt, zip(*[targets if field is None else map(field, targets_rows) for field in fields]))))
+                    if clock() >= deadline:
+                        yield "".join(pieces)
+                        pieces.clear()
+                        deadline = clock() + budget
         if pieces:
             yield "".join(pieces)
 
