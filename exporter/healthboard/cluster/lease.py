@@ -6,7 +6,9 @@ tick)`` for the scheduler (healthboard/cluster/ownership.py). The timing, and wh
 prober:
 
 - **Joining.** A new member's row becomes active ``lease / 2`` after it is written (two and a half heartbeats):
-  every other member has read it by then, so at any tick all members agree on who is active.
+  every other member has read it by then, so at any tick all members agree on who is active. Until its first
+  heartbeat is answered it probes nothing; that answer may take up to ``lease`` (later heartbeats: two
+  heartbeat periods), and with none by then it fails open as below.
 - **A member killed.** Its row stops being renewed and expires at most ``lease`` after its last heartbeat; from
   then on the others count it out and its targets go to the member with the next-highest weight. Its ticks between
   the kill and the expiry are not probed (nobody can tell a dead replica from a slow one sooner).
@@ -67,6 +69,7 @@ class PostgresLease:
         self.heartbeat = lease / HEARTBEATS_PER_LEASE
         self.join_delay = lease * JOIN_FRACTION
         self.connect_timeout = min(connect_timeout, self.heartbeat * 2)
+        self.connect_timeout_max = connect_timeout
         self.incarnation = uuid.uuid4()
         self.metrics = ClusterMetrics(registry)
         self.view = Membership(())
@@ -112,9 +115,13 @@ class PostgresLease:
 
     async def beat(self) -> bool:
         """One heartbeat; False (counted, logged) when the database could not be reached."""
+        # a joining member owns nothing until its first answer, so that answer may take the whole lease (a busy
+        # database forks a backend slowly); cutting it at two heartbeats and starting over could keep a replica
+        # that would have been answered in time from ever joining before it fails open
+        limit = self.heartbeat * 2 if self._ever_renewed else self.lease
         try:
-            async with asyncio.timeout(self.heartbeat * 2):
-                conn = await self._connection()
+            async with asyncio.timeout(limit):
+                conn = await self._connection(limit)
                 sent = time.time()
                 rows = await conn.fetch(
                     "SELECT * FROM healthboard_cluster_heartbeat($1, $2, $3, $4, $5)",
@@ -155,9 +162,10 @@ class PostgresLease:
         self.metrics.coordinated.set(1 if coordinated else 0)
         self.metrics.members.set(len(self.view.active(time.time() + self.offset)) if self.coordinated else 0)
 
-    async def _connection(self) -> asyncpg.Connection:
+    async def _connection(self, limit: float | None = None) -> asyncpg.Connection:
         if self._conn is None or self._conn.is_closed():
-            self._conn = await asyncpg.connect(self.dsn.reveal(), timeout=self.connect_timeout, statement_cache_size=0)
+            timeout = self.connect_timeout if limit is None else min(self.connect_timeout_max, limit)
+            self._conn = await asyncpg.connect(self.dsn.reveal(), timeout=timeout, statement_cache_size=0)
         return self._conn
 
     async def _drop_connection(self) -> None:
