@@ -213,3 +213,30 @@ def test_series_per_target_by_default() -> None:
     failures = [line for line in fresh.render().decode().splitlines() if line.startswith("llm_probe_failures_total")]
     assert len(failures) == 1 and failures[0].endswith(" 2") and 'error_type="5xx"' in failures[0], failures
     assert "llm_probe_phase_duration_seconds_bucket{" in loaded_metrics(3, phases=True).render().decode()
+
+
+def test_every_optional_family_once_set_is_rendered() -> None:
+    """The renderer looks only at the optional children the probe metrics marked as set (store.mark): each
+    optional family, once a probe sets it, must be on /metrics exactly as the collector (which reads every
+    value, marked or not) sees it, and a second target without it must not be."""
+    from healthboard.metrics.families import TARGET_FAMILIES
+
+    metrics = Metrics()
+    metrics.probes.phases = True
+    quiet, busy = target("http://sim", "openai"), target("http://sim", "anthropic")
+    metrics.probes.add_target(quiet)
+    metrics.probes.add_target(busy)
+    metrics.probes.observe(record(provider=busy.provider, model=busy.model, region=busy.region, ok=False, http_status=500,
+                                  error_type=ErrorType.SERVER_ERROR))
+    metrics.probes.observe(record(provider=busy.provider, model=busy.model, region=busy.region, input_tokens=9, output_tokens=4,
+                                  phases={"connect": 0.01, "ttfb": 0.3}, ttft_ms=300.0, tokens_per_s=42.0, max_gap_ms=30.0,
+                                  quality_score=80, served_model="claude-x-20250101", deprecation="Sunset: 2026-01-01",
+                                  maintenance=True, reasoning_exhausted=True,
+                                  ratelimit={"remaining_requests": 5.0, "limit_requests": 10.0, "remaining_tokens": 900.0}))
+    text = metrics.render().decode()
+    assert families(text) == families(generate_latest(metrics.registry).decode())
+    for family in TARGET_FAMILIES:
+        if family.optional:
+            name = family.exposed_name + ("_count" if family.kind == "histogram" else "")
+            assert f"{name}{{provider=\"{busy.provider}\"" in text, family.name
+            assert f"{name}{{provider=\"{quiet.provider}\"" not in text, family.name

@@ -89,6 +89,7 @@ class ProbeMetrics:
         slot.values[self._interval] = target.interval
         if target.maintenance:
             slot.values[self._maintenance] = 0.0
+            self.series.mark(self._maintenance)
 
     def remove_target(self, target_id: str) -> None:
         self.series.remove(target_id)
@@ -125,13 +126,17 @@ class ProbeMetrics:
             v[self._requests] += 1
             if not record.ok:
                 index = self._failures + self._error_index.get(record.error_type, self._other)
-                v[index] = (v[index] if v[index] == v[index] else 0.0) + 1  # an error type's first failure creates its series
+                if v[index] != v[index]:  # an error type's first failure creates its series
+                    v[index] = 0.0
+                    self.series.mark(index)
+                v[index] += 1
             if self.phases and record.http_status is not None:  # opt-in (config phase_histograms): 45 series a target
                 for phase, seconds in record.phases.items():
                     base = self._phase + self._phase_index[phase] * self._phase_stride
                     if v[base] != v[base]:  # first observation of an optional histogram: from NaN to zeros
                         for i in range(base, base + self._phase_stride):
                             v[i] = 0.0
+                        self.series.mark(base)
                     _observe(v, base, PHASE_BUCKETS, seconds)
         else:
             v[self._rechecks] += 1
@@ -149,28 +154,40 @@ class ProbeMetrics:
             if v[self._ttft] != v[self._ttft]:  # first observation of an optional histogram: from NaN to zeros
                 for i in range(self._ttft, self._ttft + self._ttft_width):
                     v[i] = 0.0
+                self.series.mark(self._ttft)
             _observe(v, self._ttft, TTFT_BUCKETS, record.ttft_ms / 1000)
         if record.tokens_per_s is not None:
             v[self._tps] = record.tokens_per_s
+            self.series.mark(self._tps)
         if record.max_gap_ms is not None:
             v[self._gap] = record.max_gap_ms / 1000
+            self.series.mark(self._gap)
         if record.reasoning_exhausted:
-            v[self._reasoning] = (v[self._reasoning] if v[self._reasoning] == v[self._reasoning] else 0.0) + 1
+            if v[self._reasoning] != v[self._reasoning]:
+                v[self._reasoning] = 0.0
+                self.series.mark(self._reasoning)
+            v[self._reasoning] += 1
         if record.maintenance or v[self._maintenance] == v[self._maintenance]:  # set once the target has a window
             v[self._maintenance] = 1.0 if record.maintenance else 0.0
+            self.series.mark(self._maintenance)
         if record.http_status is not None:
             v[self._deprecated] = 1.0 if record.deprecation else 0.0
+            self.series.mark(self._deprecated)
         if record.served_model is not None:
             v[self._mismatch] = 0.0 if same_model_family(record.model, record.served_model) else 1.0
+            self.series.mark(self._mismatch)
         if record.quality_score is not None:
             scores = self._scores.setdefault(record.target_id, collections.deque(maxlen=QUALITY_WINDOW))
             scores.append(record.quality_score)
             v[self._quality] = sum(scores) / len(scores)
+            self.series.mark(self._quality)
         for key, value in record.ratelimit.items():
             which, _, resource = key.partition("_")
             index = self._resource_index.get(resource)
             if index is not None and math.isfinite(value):
-                v[(self._remaining if which == "remaining" else self._limit) + index] = value
+                at = (self._remaining if which == "remaining" else self._limit) + index
+                v[at] = value
+                self.series.mark(at)
 
 
 def _observe(values: array, base: int, buckets: tuple[float, ...], value: float, adds: float | None = None) -> None:

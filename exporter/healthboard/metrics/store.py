@@ -36,8 +36,9 @@ from prometheus_client.utils import floatToGoString
 COUNTER, GAUGE, HISTOGRAM = "counter", "gauge", "histogram"
 #: How one family (or one child of an optional family) renders: a printf-style template's ``%``, for each of its
 #: fields in order the itemgetter of its value (None: the target's label text), and for an optional one the
-#: getter of the value whose NaN means "not set" (targets without it are left out).
-Column = tuple[Callable[[tuple], str], tuple[itemgetter | None, ...], itemgetter | None]
+#: index and getter of the value whose NaN means "not set" (targets without it are left out; -1 and None
+#: otherwise).
+Column = tuple[Callable[[tuple], str], tuple[itemgetter | None, ...], int, itemgetter | None]
 PIECE_BUDGET = 0.001  # seconds of formatting per streamed piece of /metrics
 BLOCK_VALUES = 2048  # values formatted between two looks at the clock: ~0.5 ms
 NAN = math.nan
@@ -113,7 +114,7 @@ def _column(template: str, start: int, whole: Sequence[bool], optional: bool) ->
             index = int(field)
             fields.append(None if index == 0 else itemgetter(start + index - 1))
             parts.append("%s" if index == 0 else "%d" if whole[index - 1] else "%r")
-    return "".join(parts).__mod__, tuple(fields), itemgetter(start) if optional else None
+    return "".join(parts).__mod__, tuple(fields), start if optional else -1, itemgetter(start) if optional else None
 
 
 class Slot:
@@ -139,6 +140,10 @@ class TargetSeries:
             offset += family.width
             initial.extend([NAN if family.optional else 0.0] * family.width)
         self._initial = array("d", initial)
+        # per value index, 1 once an optional child's first value was set in any target (``mark``): the renderer
+        # looks for present targets only in those children, so an optional family no target has set (the phase
+        # histograms when off, the stream and quality families on chat targets, most error types) costs nothing
+        self._marked = bytearray(offset)
         self._slots: dict[str, Slot] = {}
         self._headers = [
             f"# HELP {f.exposed_name} {escape_help(f.help)}\n# TYPE {f.exposed_name} {f.kind}\n" for f in self.families
@@ -159,6 +164,12 @@ class TargetSeries:
         if slot is None or slot.label_values != label_values:
             slot = self._slots[key] = Slot(label_values, self.label_names, self._initial)
         return slot
+
+    def mark(self, index: int) -> None:
+        """An optional child's first value (``offsets[family] + position * stride``) was set in some target: from
+        now on the renderer looks for it. Whoever sets an optional value calls this (metrics/probes.py); one
+        not marked is never rendered."""
+        self._marked[index] = 1
 
     def remove(self, key: str) -> None:
         self._slots.pop(key, None)
@@ -211,12 +222,13 @@ class TargetSeries:
         targets is C code; only the formatting itself remains (a Python loop per target and family was ~40 %
         of /metrics). An optional child is a column too: its targets without a value (NaN, which is the one
         value unequal to itself) are dropped with ``compress`` before formatting, and a child no target has
-        set costs one comparison per target. Within a labelled family the series come child by child; the
+        set (never ``mark``ed) costs nothing. Within a labelled family the series come child by child; the
         exposition format asks only that a family's samples be together."""
         slots = list(self._slots.values())  # a snapshot: a reload during a streamed scrape doesn't break it
         labels = [slot.labels for slot in slots]
         rows = [slot.values for slot in slots]
         total = len(slots)
+        marked = self._marked
         clock = time.perf_counter
         pieces: list[str] = []
         append = pieces.append
@@ -226,9 +238,11 @@ class TargetSeries:
             for first in range(0, total, block):
                 block_labels = labels[first:first + block]
                 block_rows = rows[first:first + block]
-                for fmt, fields, present in columns:
+                for fmt, fields, first_value, present in columns:
                     targets, targets_rows = block_labels, block_rows
                     if present is not None:
+                        if not marked[first_value]:
+                            continue
                         values = list(map(present, block_rows))
                         keep = list(map(eq, values, values))  # False where NaN: not set for that target
                         if not any(keep):
