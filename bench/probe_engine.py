@@ -168,7 +168,9 @@ providers:
             seen: dict[tuple, dict] = {}
 
             async def collect_checks() -> None:
-                async with session.get(url + "/api/checks", params={"limit": str(min(ring, 10_000))}) as response:
+                # the checks since the last poll, with a margin: the API writes what it is asked for
+                since_last = int(n * POLL_CHECKS / INTERVAL * 1.5) + 100
+                async with session.get(url + "/api/checks", params={"limit": str(min(ring, since_last, 10_000))}) as response:
                     for check in (await response.json())["checks"]:
                         seen[(check["provider"], check["model"], check["region"], check["check"], check["ts"])] = check
 
