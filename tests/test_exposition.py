@@ -240,3 +240,19 @@ def test_every_optional_family_once_set_is_rendered() -> None:
             name = family.exposed_name + ("_count" if family.kind == "histogram" else "")
             assert f"{name}{{provider=\"{busy.provider}\"" in text, family.name
             assert f"{name}{{provider=\"{quiet.provider}\"" not in text, family.name
+
+
+def test_a_count_that_is_not_a_number_is_written_not_fatal() -> None:
+    """Counts are written with %d, which can't write NaN or infinity: such a value (a bug upstream) must still
+    give a whole /metrics, that block written as floats, rather than a failed scrape."""
+    metrics = loaded_metrics(3, phases=False)
+    series = metrics.probes.series
+    slot = series.get("p/m1/chat")
+    assert slot is not None
+    slot.values[series.offsets["llm_probe_requests"]] = float("inf")
+    slot.values[series.offsets["llm_probe_success"]] = float("nan")
+    text = metrics.render().decode()
+    assert 'llm_probe_requests_total{provider="p",model="m1",region="default",check="chat"} inf\n' in text
+    assert 'llm_probe_requests_total{provider="p",model="m0",region="default",check="chat"} 6.0\n' in text  # its block, as floats
+    requests = {dict(labels)["model"]: value for _, labels, value in families(text)["llm_probe_requests"][2]}
+    assert requests["m0"] == 6 and requests["m1"] == float("inf")

@@ -34,11 +34,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.utils import floatToGoString
 
 COUNTER, GAUGE, HISTOGRAM = "counter", "gauge", "histogram"
-#: How one family (or one child of an optional family) renders: a printf-style template's ``%``, for each of its
-#: fields in order the itemgetter of its value (None: the target's label text), and for an optional one the
+#: How one family (or one child of an optional family) renders: a printf-style template's ``%``, the same with
+#: ``%r`` for every value (for a block where a count is NaN or infinite, which ``%d`` can't write), for each
+#: field in order the itemgetter of its value (None: the target's label text), and for an optional one the
 #: index and getter of the value whose NaN means "not set" (targets without it are left out; -1 and None
 #: otherwise).
-Column = tuple[Callable[[tuple], str], tuple[itemgetter | None, ...], int, itemgetter | None]
+Column = tuple[Callable[[tuple], str], Callable[[tuple], str], tuple[itemgetter | None, ...], int, itemgetter | None]
 PIECE_BUDGET = 0.001  # seconds of formatting per streamed piece of /metrics
 BLOCK_VALUES = 2048  # values formatted between two looks at the clock: ~0.5 ms
 NAN = math.nan
@@ -107,14 +108,18 @@ def _column(template: str, start: int, whole: Sequence[bool], optional: bool) ->
     tuple is ~30 % faster than ``str.format`` on the 16-line histogram template, and ``%d`` writes a float
     count as an integer with no ``int()`` call."""
     parts: list[str] = []
+    fallback: list[str] = []
     fields: list[itemgetter | None] = []
     for literal, field, _, _ in string.Formatter().parse(template):
         parts.append(literal.replace("%", "%%"))
+        fallback.append(literal.replace("%", "%%"))
         if field is not None:
             index = int(field)
             fields.append(None if index == 0 else itemgetter(start + index - 1))
             parts.append("%s" if index == 0 else "%d" if whole[index - 1] else "%r")
-    return "".join(parts).__mod__, tuple(fields), start if optional else -1, itemgetter(start) if optional else None
+            fallback.append("%s" if index == 0 else "%r")
+    return ("".join(parts).__mod__, "".join(fallback).__mod__, tuple(fields), start if optional else -1,
+            itemgetter(start) if optional else None)
 
 
 class Slot:
@@ -238,7 +243,7 @@ class TargetSeries:
             for first in range(0, total, block):
                 block_labels = labels[first:first + block]
                 block_rows = rows[first:first + block]
-                for fmt, fields, first_value, present in columns:
+                for fmt, fallback, fields, first_value, present in columns:
                     targets, targets_rows = block_labels, block_rows
                     if present is not None:
                         if not marked[first_value]:
@@ -249,7 +254,10 @@ class TargetSeries:
                             continue
                         if not all(keep):
                             targets, targets_rows = list(compress(block_labels, keep)), list(compress(block_rows, keep))
-                    append("".join(map(fmt, zip(*[targets if field is None else map(field, targets_rows) for field in fields]))))
+                    try:
+                        append("".join(map(fmt, zip(*[targets if field is None else map(field, targets_rows) for field in fields]))))
+                    except (ValueError, OverflowError):  # a count is NaN or infinite: written as a float, never a failed scrape
+                        append("".join(map(fallback, zip(*[targets if field is None else map(field, targets_rows) for field in fields]))))
                     if clock() >= deadline:
                         yield "".join(pieces)
                         pieces.clear()
