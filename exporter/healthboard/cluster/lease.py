@@ -68,8 +68,7 @@ class PostgresLease:
         self.lease = lease
         self.heartbeat = lease / HEARTBEATS_PER_LEASE
         self.join_delay = lease * JOIN_FRACTION
-        self.connect_timeout = min(connect_timeout, self.heartbeat * 2)
-        self.connect_timeout_max = connect_timeout
+        self.connect_timeout = connect_timeout  # each connection attempt is capped by its caller's own limit as well
         self.incarnation = uuid.uuid4()
         self.metrics = ClusterMetrics(registry)
         self.view = Membership(())
@@ -121,7 +120,7 @@ class PostgresLease:
         limit = self.heartbeat * 2 if self._ever_renewed else self.lease
         try:
             async with asyncio.timeout(limit):
-                conn = await self._connection(limit)
+                conn = await self._connection(limit)  # a heartbeat: two heartbeat periods, the first the lease
                 sent = time.time()
                 rows = await conn.fetch(
                     "SELECT * FROM healthboard_cluster_heartbeat($1, $2, $3, $4, $5)",
@@ -162,10 +161,9 @@ class PostgresLease:
         self.metrics.coordinated.set(1 if coordinated else 0)
         self.metrics.members.set(len(self.view.active(time.time() + self.offset)) if self.coordinated else 0)
 
-    async def _connection(self, limit: float | None = None) -> asyncpg.Connection:
+    async def _connection(self, limit: float) -> asyncpg.Connection:
         if self._conn is None or self._conn.is_closed():
-            timeout = self.connect_timeout if limit is None else min(self.connect_timeout_max, limit)
-            self._conn = await asyncpg.connect(self.dsn.reveal(), timeout=timeout, statement_cache_size=0)
+            self._conn = await asyncpg.connect(self.dsn.reveal(), timeout=min(self.connect_timeout, limit), statement_cache_size=0)
         return self._conn
 
     async def _drop_connection(self) -> None:
@@ -187,7 +185,7 @@ class PostgresLease:
         try:
             if self.coordinated:
                 async with asyncio.timeout(self.heartbeat * 2):
-                    conn = await self._connection()
+                    conn = await self._connection(self.heartbeat * 2)
                     until = await conn.fetchval("SELECT healthboard_cluster_leave($1, $2, $3, $4)",
                                                 self.region, self.member, self.incarnation, self.join_delay)
                 if self._own is not None:

@@ -122,6 +122,11 @@ def _column(template: str, start: int, whole: Sequence[bool], optional: bool) ->
             itemgetter(start) if optional else None)
 
 
+def _arguments(fields: Sequence[itemgetter | None], labels: list[str], rows: list[array]) -> Iterator[tuple]:
+    """A Column's format arguments for each target of a block: its label text, then its values, field by field."""
+    return zip(*[labels if field is None else map(field, rows) for field in fields])
+
+
 class Slot:
     """One target: its label text and every value of every family, in one array."""
 
@@ -255,9 +260,9 @@ class TargetSeries:
                         if not all(keep):
                             targets, targets_rows = list(compress(block_labels, keep)), list(compress(block_rows, keep))
                     try:
-                        append("".join(map(fmt, zip(*[targets if field is None else map(field, targets_rows) for field in fields]))))
+                        append("".join(map(fmt, _arguments(fields, targets, targets_rows))))
                     except (ValueError, OverflowError):  # a count is NaN or infinite: written as a float, never a failed scrape
-                        append("".join(map(fallback, zip(*[targets if field is None else map(field, targets_rows) for field in fields]))))
+                        append("".join(map(fallback, _arguments(fields, targets, targets_rows))))
                     if clock() >= deadline:
                         yield "".join(pieces)
                         pieces.clear()
