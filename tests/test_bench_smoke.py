@@ -1,5 +1,6 @@
 """Smoke runs of the benchmarks: bench/probe_engine.py with 100 targets for a few seconds (that it works and the
-peer, blackbox_exporter, starts and probes; the figures come from `make bench`), and bench/elevated_replay.py."""
+peer, blackbox_exporter, starts and probes; the figures come from `make bench`), bench/elevated_replay.py and
+bench/latency_replay.py."""
 
 from __future__ import annotations
 
@@ -42,6 +43,22 @@ def test_elevated_replay_finds_a_strong_incident_and_nothing_without_one() -> No
     none = replay("--ratio", "0")
     assert "1 region(s): 100% of 6 incidents later than 900 s" in none, none
     assert "2 region(s): 100% of 6 incidents later than 900 s" in none, none
+
+
+@pytest.mark.timeout(120)
+def test_latency_replay_shows_why_slow_threshold_is_3s() -> None:
+    """bench/latency_replay.py (docs/ALERTING.md's latency figures): every seeded p95-to-8 s incident is found, and
+    re-checking answers from 3 s finds them sooner than waiting for S2's 5 s, for a few more probes over noise."""
+    result = subprocess.run([sys.executable, "bench/latency_replay.py", "--incidents", "20", "--days", "2", "--targets", "1"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=110)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[2:-1]]
+            for line in result.stdout.splitlines() if line.startswith("| ") and line.split("|")[1].strip().endswith(" s")}
+    assert list(rows) == ["5 s", "3 s"], result.stdout
+    assert all(row[2] != "inf" for row in rows.values()), result.stdout  # every incident found
+    assert float(rows["3 s"][0]) < float(rows["5 s"][0]), result.stdout  # median
+    assert rows["3 s"][3] == "0.0%", result.stdout  # none later than 5 minutes
+    assert float(rows["3 s"][5].rstrip("%")) > float(rows["5 s"][5].rstrip("%")), result.stdout  # the price: more probes
 
 
 @pytest.mark.timeout(120)

@@ -198,3 +198,24 @@ async def test_reload_with_same_settings_keeps_running_tasks(sim: Sim) -> None:
         scheduler.configure(targets_for(sim.url, ["openai"], interval="20s", timeout="1s"))
         assert next(iter(scheduler._tasks.values())) is not task  # noqa: SLF001
         await scheduler.stop()
+
+
+def test_a_slowish_answer_is_suspicious_by_default() -> None:
+    # the default slow_threshold is below S2's 5 s: a latency incident is sampled densely from its first 3 s answers
+    from healthboard.config.model import Config
+    from healthboard.evidence import is_suspicious
+
+    threshold = Config().slow_threshold
+    assert threshold == 3.0
+    assert is_suspicious(True, None, 3.2, threshold)
+    assert not is_suspicious(True, None, 2.9, threshold)
+
+
+async def test_slow_answers_are_rechecked(sim: Sim) -> None:
+    sim.script("latency: 150ms\n")
+    t = target(sim.url, interval="1s", timeout="500ms")
+    run, _ = await run_for(1.5, [t], recheck_interval=0.3, slow_threshold=0.1)
+    assert all(r.ok for _, r in run.records)
+    assert any(not r.scheduled for _, r in run.records), [(round(t, 2), r.scheduled) for t, r in run.records]
+    quiet, _ = await run_for(1.5, [t], recheck_interval=0.3, slow_threshold=0.4)
+    assert all(r.scheduled for _, r in quiet.records)

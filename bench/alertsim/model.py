@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from prometheus_client.utils import floatToGoString
 
 from healthboard.metrics.families import DURATION_BUCKETS
-from healthboard.evidence import DEFAULT_FAST, DEFAULT_RECHECK, Evidence, Suspicion, is_suspicious
+from healthboard.evidence import DEFAULT_FAST, DEFAULT_RECHECK, DEFAULT_SLOW, Evidence, Suspicion, is_suspicious
 from healthboard.record import ErrorType
 
 OUTAGE_TYPES = {"5xx", "overloaded", "timeout", "connect", "dns", "tls", "invalid_response", "other"}
@@ -58,7 +58,7 @@ class Params:
     recheck: float = DEFAULT_RECHECK
     recheck_fast: float = DEFAULT_FAST
     suspicion_window: float = 0.0  # 0: four intervals, as the exporter
-    slow: float = 5.0
+    slow: float = DEFAULT_SLOW  # the exporter's slow_threshold: an answer this slow is re-checked
     timeout: float = 10.0
     backoff_max: float = 600.0
     scrape: float = 15.0

@@ -28,7 +28,7 @@ from typing import Protocol
 
 from healthboard import maintenance
 from healthboard.events import Consumer, Event, Probed, TargetAdded, TargetHandedOver, TargetPaused, TargetRemoved
-from healthboard.evidence import Evidence, Progress, Suspicion, is_suspicious
+from healthboard.evidence import DEFAULT_SLOW, Evidence, Progress, Suspicion, is_suspicious
 from healthboard.plan import Target
 from healthboard.prober.base import short
 from healthboard.prober.engine import ProbeEngine
@@ -99,7 +99,7 @@ class Scheduler:
         *,
         concurrency: int = 64,
         suspicion: Suspicion | None = None,
-        slow_threshold: float = 5.0,
+        slow_threshold: float = DEFAULT_SLOW,
         backoff_max: float = 600.0,
         ownership: Ownership | None = None,
     ) -> None:

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from healthboard.durations import Duration
+from healthboard.evidence import DEFAULT_SLOW
 from healthboard.prober import WIRE_FORMATS, WireFormat
 from healthboard.record import CHECKS
 from healthboard.status import STATUS_FORMATS
@@ -324,7 +325,7 @@ class Config(Strict):
     recheck_interval: Duration = 7.5  # 0 disables re-checks
     recheck_fast_interval: Duration | None = None  # default: 3s (recheck_interval if that is shorter)
     suspicion_window: Duration | None = None  # default: four probe intervals, at most 2m
-    slow_threshold: Duration = 5.0  # an answer this slow is suspicious (S2's latency threshold)
+    slow_threshold: Duration = DEFAULT_SLOW  # an answer this slow is suspicious: re-checked (below S2's 5 s on purpose)
     backoff_max: Duration = 600.0
     concurrency: int = Field(default=64, ge=1)
     prompt: str = "ping"
