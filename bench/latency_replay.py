@@ -5,6 +5,7 @@ hour bench/alert_quality.py needs; that month stays the judge (docs/ALERTING.md)
 
     python bench/latency_replay.py                      # the shipped default (3 s) against S2's own 5 s
     python bench/latency_replay.py --slow 2.5 --slow 3 --slow-share 0.01   # heavier everyday spikes
+    python bench/latency_replay.py --latency-median 1.5  # a model slow by nature (its usual latency raises its threshold)
 
 Every probe comes from bench/alertsim/model.py (the bench's noise and latency model, the exporter's scheduling
 and its Suspicion policy); the test is computed from the latency counts directly, every 15 s, as the rule
@@ -65,7 +66,7 @@ def detection(args: argparse.Namespace, slow: float) -> list[float | None]:
     times: list[float | None] = []
     for seed in range(args.incidents):
         params = model.Params(days=(START + LENGTH + 600) / 86400, seed=seed, regions=("default",), slow=slow,
-                              slow_share=args.slow_share)
+                              slow_share=args.slow_share, latency_median=args.latency_median)
         target = params.targets[seed % len(params.targets)]
         incident = model.Incident("latency_p95_8s", target.provider, target.model, None, START, START + LENGTH, ("",))
         c = curve(model.simulate(params, target, "default", [incident], random.Random(f"{seed}/default")))
@@ -83,7 +84,8 @@ def detection(args: argparse.Namespace, slow: float) -> list[float | None]:
 def noise(args: argparse.Namespace, slow: float) -> tuple[int, float]:
     """False latency alerts (rising edges, 5 minutes apart) over everyday latency alone, and probes sent per
     scheduled probe."""
-    params = model.Params(days=args.days, seed=args.seed, regions=("default",), slow=slow, slow_share=args.slow_share)
+    params = model.Params(days=args.days, seed=args.seed, regions=("default",), slow=slow, slow_share=args.slow_share,
+                          latency_median=args.latency_median)
     edges, sent, scheduled = 0, 0, 0
     for target in params.targets[: args.targets]:
         run = model.simulate(params, target, "default", [], random.Random(f"{args.seed}/{target.key}"))
@@ -109,11 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, default=9.0)
     parser.add_argument("--min-slow", type=int, default=3, help="answers over 5 s a window needs")
     parser.add_argument("--slow-share", type=float, default=model.Params.slow_share, help="everyday 5-30 s spikes")
+    parser.add_argument("--latency-median", type=float, default=model.Params.latency_median,
+                        help="everyday answer time, seconds (a large or reasoning model: 1.5-2)")
     parser.add_argument("--days", type=float, default=30.0, help="noise days per target")
     parser.add_argument("--targets", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
-    print(f"p1 {args.p1:g}, threshold {args.threshold:g} nats, everyday spikes {args.slow_share:.1%}")
+    print(f"p1 {args.p1:g}, threshold {args.threshold:g} nats, everyday median {args.latency_median:g} s, spikes {args.slow_share:.1%}")
     print("| slow_threshold | median s | 90th s | worst s | later than budget | false alerts / target-days | extra probes |")
     print("|---|---|---|---|---|---|---|")
     for slow in args.slow or [5.0, 3.0]:

@@ -211,11 +211,41 @@ def test_a_slowish_answer_is_suspicious_by_default() -> None:
     assert not is_suspicious(True, None, 2.9, threshold)
 
 
-async def test_slow_answers_are_rechecked(sim: Sim) -> None:
+def test_a_slow_model_is_judged_by_its_usual_latency() -> None:
+    # a model whose one-token answer takes 1.2 s by nature is slow for itself at 3.6 s, not at the 3 s default; one
+    # that takes 2 s is slow at S2's 5 s and no later; a configured threshold above that stands
+    from healthboard.evidence import SLOW_BOUND, UsualLatency
+
+    usual = UsualLatency()
+    assert usual.slow_threshold(3.0) == 3.0  # no answer yet
+    for _ in range(200):
+        usual.add(0.6)
+    assert usual.slow_threshold(3.0) == 3.0
+    for _ in range(200):
+        usual.add(1.2)
+    assert usual.slow_threshold(3.0) == pytest.approx(3.6, rel=0.01)
+    for _ in range(200):
+        usual.add(2.0)
+    assert usual.slow_threshold(3.0) == SLOW_BOUND == 5.0
+    assert usual.slow_threshold(8.0) == 8.0
+    steady = UsualLatency()
+    for _ in range(200):
+        steady.add(0.6)
+    steady.add(30.0)  # one spike moves it by 1/32 in log space, not to the spike
+    assert steady.slow_threshold(0.0) == pytest.approx(3 * 0.6 * (30 / 0.6) ** (1 / 32), rel=0.01)
+
+
+async def test_slow_answers_are_rechecked_until_they_are_usual(sim: Sim) -> None:
+    # every answer takes 150 ms: slower than the 100 ms threshold, so the first one is suspicious and re-checked;
+    # from then on the target's usual latency (150 ms) puts its slow threshold at 450 ms, and it is not re-checked
+    # again once the suspicion window (0.5 s) has passed
     sim.script("latency: 150ms\n")
     t = target(sim.url, interval="1s", timeout="500ms")
-    run, _ = await run_for(1.5, [t], recheck_interval=0.3, slow_threshold=0.1)
+    run, _ = await run_for(2.6, [t], recheck_interval=0.3, window=0.5, slow_threshold=0.1)
+    times = [t for t, _ in run.records]
     assert all(r.ok for _, r in run.records)
-    assert any(not r.scheduled for _, r in run.records), [(round(t, 2), r.scheduled) for t, r in run.records]
+    rechecks = [t - times[0] for t, r in run.records if not r.scheduled]
+    assert rechecks and all(x < 0.7 for x in rechecks), [(round(t - times[0], 2), r.scheduled) for t, r in run.records]
+    assert sum(r.scheduled for _, r in run.records) == 3
     quiet, _ = await run_for(1.5, [t], recheck_interval=0.3, slow_threshold=0.4)
     assert all(r.scheduled for _, r in quiet.records)

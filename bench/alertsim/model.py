@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from prometheus_client.utils import floatToGoString
 
 from healthboard.metrics.families import DURATION_BUCKETS
-from healthboard.evidence import DEFAULT_FAST, DEFAULT_RECHECK, DEFAULT_SLOW, Evidence, Suspicion, is_suspicious
+from healthboard.evidence import DEFAULT_FAST, DEFAULT_RECHECK, DEFAULT_SLOW, Evidence, Suspicion, UsualLatency, is_suspicious
 from healthboard.record import ErrorType
 
 OUTAGE_TYPES = {"5xx", "overloaded", "timeout", "connect", "dns", "tls", "invalid_response", "other"}
@@ -204,6 +204,7 @@ def simulate(params: Params, target: Target, region: str, incidents: list[Incide
     intervals: list[tuple[float, float]] = [(0.0, params.interval)]
     next_regular, recheck = offset, None
     suspicion = Suspicion(window=params.suspicion_window or 4 * params.interval, recheck=params.recheck, fast=params.recheck_fast)
+    usual = UsualLatency()
     backoff = 0
     effective = params.interval
     while True:
@@ -262,7 +263,10 @@ def simulate(params: Params, target: Target, region: str, incidents: list[Incide
         else:
             was = backoff
             backoff = 0
-            suspicion.observe(now, is_suspicious(ok, ErrorType(error_type) if error_type else None, latency, params.slow))
+            slow = usual.slow_threshold(params.slow)
+            suspicion.observe(now, is_suspicious(ok, ErrorType(error_type) if error_type else None, latency, slow))
+            if ok and scheduled:
+                usual.add(latency)
             recheck = suspicion.next_recheck(t)  # counted from the probe's start (healthboard/scheduler.py)
             cadence = 0.0 if recheck is None else recheck - t
             recheck = None if recheck is None else max(recheck, now)

@@ -21,6 +21,7 @@ Error classes, by what a failure says about the provider:
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from healthboard.record import ErrorType
 
@@ -126,6 +127,35 @@ class Progress:
 #: of latency incidents unalerted after 5 minutes; at 3 s it is one or two in a hundred, for about four points
 #: more re-checks over everyday latency (docs/ALERTING.md, "Latency").
 DEFAULT_SLOW = 3.0
+#: S2's bound (the latency test's le="5.0" bucket): a target's own usual latency never raises its slow threshold
+#: past this (nor lowers it below the configured one).
+SLOW_BOUND = 5.0
+#: An answer this many times the target's usual latency is slow for it (UsualLatency).
+SLOW_FACTOR = 3.0
+
+
+@dataclasses.dataclass(slots=True)
+class UsualLatency:
+    """A target's usual answer time: a geometric mean of its scheduled successful answers, weighted towards the
+    latest (each moves it 1/WEIGHT of the way, in log space). It keeps a model that is slow by nature (a large or
+    reasoning model whose one-token answer takes 2 s) from being suspicious on every other probe at the 3 s
+    default, which would re-check it every few seconds for ever: its slow threshold rises to SLOW_FACTOR times
+    its usual latency, up to S2's 5 s. Re-checks don't feed it (they are taken because answers were slow), and
+    at 30 s a latency incident moves it by about a fifth in its first 5 minutes."""
+
+    WEIGHT = 32
+    log_seconds: float | None = None
+
+    def add(self, latency_s: float) -> None:
+        value = math.log(max(latency_s, 0.001))
+        self.log_seconds = value if self.log_seconds is None else self.log_seconds + (value - self.log_seconds) / self.WEIGHT
+
+    def slow_threshold(self, configured: float) -> float:
+        """The slow threshold for this target: the configured one, raised to SLOW_FACTOR times its usual latency
+        but not past SLOW_BOUND (a configured threshold above that stands)."""
+        if self.log_seconds is None:
+            return configured
+        return max(configured, min(SLOW_BOUND, SLOW_FACTOR * math.exp(self.log_seconds)))
 
 
 def is_suspicious(ok: bool, error_type: ErrorType | None, latency_s: float, slow_threshold: float) -> bool:

@@ -28,7 +28,7 @@ from typing import Protocol
 
 from healthboard import maintenance
 from healthboard.events import Consumer, Event, Probed, TargetAdded, TargetHandedOver, TargetPaused, TargetRemoved
-from healthboard.evidence import DEFAULT_SLOW, Evidence, Progress, Suspicion, is_suspicious
+from healthboard.evidence import DEFAULT_SLOW, Evidence, Progress, Suspicion, UsualLatency, is_suspicious
 from healthboard.plan import Target
 from healthboard.prober.base import short
 from healthboard.prober.engine import ProbeEngine
@@ -57,6 +57,7 @@ class TargetState:
     here: bool = True  # with replicas: this one probes it now
     evidence: Evidence = dataclasses.field(default_factory=Evidence)
     suspicion: Suspicion = dataclasses.field(default_factory=Suspicion)
+    usual_latency: UsualLatency = dataclasses.field(default_factory=UsualLatency)
 
     def __post_init__(self) -> None:
         if not self.effective_interval:
@@ -290,7 +291,11 @@ class Scheduler:
                 state.suspicion.reset()  # throttled: slow down, don't probe faster
             else:
                 state.backoff_level = 0
-                state.suspicion.observe(now, is_suspicious(record.ok, record.error_type, record.latency_ms / 1000, self.slow_threshold))
+                latency = record.latency_ms / 1000
+                slow = state.usual_latency.slow_threshold(self.slow_threshold)
+                state.suspicion.observe(now, is_suspicious(record.ok, record.error_type, latency, slow))
+                if record.ok and scheduled:
+                    state.usual_latency.add(latency)
                 # counted from the probe's start: while a provider is slow, its latency must not thin the samples
                 next_recheck = state.suspicion.next_recheck(started)
                 if next_recheck is not None:
