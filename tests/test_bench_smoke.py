@@ -1,6 +1,6 @@
 """Smoke runs of the benchmarks: bench/probe_engine.py with 100 targets for a few seconds (that it works and the
-peer, blackbox_exporter, starts and probes; the figures come from `make bench`), bench/elevated_replay.py and
-bench/latency_replay.py."""
+peer, blackbox_exporter, starts and probes; the figures come from `make bench`), bench/elevated_replay.py,
+bench/latency_replay.py and bench/page_replay.py."""
 
 from __future__ import annotations
 
@@ -59,6 +59,20 @@ def test_latency_replay_shows_why_slow_threshold_is_3s() -> None:
     assert float(rows["3 s"][0]) < float(rows["5 s"][0]), result.stdout  # median
     assert rows["3 s"][3] == "0.0%", result.stdout  # none later than 5 minutes
     assert float(rows["3 s"][5].rstrip("%")) > float(rows["5 s"][5].rstrip("%")), result.stdout  # the price: more probes
+
+
+@pytest.mark.timeout(120)
+def test_page_replay_pages_on_a_hard_outage_and_not_on_noise() -> None:
+    """bench/page_replay.py (docs/ALERTING.md's 300 target-days per noise level): a hard outage pages each target once;
+    3 % background failures alone page nobody."""
+    def replay(*extra: str) -> str:
+        result = subprocess.run([sys.executable, "bench/page_replay.py", "--levels", "0.03", "--targets", "2", "--days", "2", *extra],
+                                cwd=ROOT, capture_output=True, text=True, timeout=110)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    assert "| 3.0% | 2 |" in replay("--hard-outage")
+    assert "| 3.0% | 0 |" in replay()
 
 
 @pytest.mark.timeout(120)
