@@ -10,7 +10,7 @@ What it evaluates, as detector.yml and alerts.yml do:
   at least 2 and at least half of them server errors, or spanning 75 s;
 - the partial branch every 15 s: the log-likelihood ratio for 20 % against the target's baseline over the last 1 and
   2 minutes (a window with at least 4 failures), above 12 nats; not again within 15 minutes of the last firing;
-- the hysteresis: firing stays while the last 2 minutes' LLR is above 0 or a run of 4+ was seen within 45 s.
+- the hysteresis: firing stays while the last 90 seconds' LLR is above 0 or a run of 4+ was seen within 45 s.
 Every probe comes from bench/alertsim/model.py (the bench's noise and the exporter's scheduling) and the evidence from
 healthboard.evidence.Evidence; the baseline is the run's evidence failure rate, clamped to 2-5 %.
 """
@@ -31,7 +31,7 @@ from alertsim import model  # noqa: E402
 from healthboard.evidence import ANY_RUN_SECONDS, HARD_RUN_FAILURES, HARD_RUN_SECONDS, HARD_RUN_SERVER_ERRORS, Evidence  # noqa: E402
 from healthboard.record import ErrorType  # noqa: E402
 
-SCRAPE, STEP, P1, THRESHOLD, HOLD = 15.0, 15.0, 0.20, 12.0, 900.0
+SCRAPE, STEP, P1, THRESHOLD, HOLD, STAY = 15.0, 15.0, 0.20, 12.0, 900.0, 90.0
 
 
 def observe(run: model.Run, seconds: float) -> tuple[Curve, list[float], list[float]]:
@@ -81,7 +81,7 @@ def pages(run: model.Run, seconds: float) -> tuple[list[tuple[float, str]], floa
         top = max(top, partial)
         is_hard = recent(hard, t, STEP)
         if firing:
-            if llr(t, 120.0)[0] > 0 or recent(runs, t, 45.0) or is_hard:
+            if llr(t, STAY)[0] > 0 or recent(runs, t, 45.0) or is_hard:
                 last = t
             else:
                 firing = False

@@ -186,7 +186,7 @@ def test_cost_estimate_counts_adaptive_rechecks() -> None:
     assert without.monthly_cost_usd < default.monthly_cost_usd
     # a share of probes suspicious, each keeping the target at 7.5 s re-checks for a 2-minute window instead of 30 s
     assert default.monthly_cost_usd == pytest.approx(without.monthly_cost_usd * (1 + ASSUMED_SUSPICIOUS_SHARE * (120 / 7.5 - 120 / 30)))
-    assert default.monthly_cost_usd == pytest.approx(without.monthly_cost_usd * 1.452, rel=0.01)  # what the alert bench's noise measured
+    assert default.monthly_cost_usd == pytest.approx(without.monthly_cost_usd * 1.482, rel=0.01)  # what the alert bench's noise measured
     assert default.monthly_cost_usd < 1.0
 
 

@@ -108,7 +108,8 @@ async def test_second_suspicious_outcome_in_the_window_samples_faster(sim: Sim) 
     # the gaps before each re-check (the regular tick at 1 s, recorded since stop() lets it finish, keeps its grid)
     gaps = [round(b[0] - a[0], 2) for a, b in zip(run.records, run.records[1:]) if not b[1].scheduled]
     assert len(gaps) >= 6 and gaps[0] == pytest.approx(0.2, abs=0.04), gaps  # after the first failure: recheck_interval
-    assert all(g == pytest.approx(0.1, abs=0.04) for g in gaps[1:]), gaps  # then the fast interval
+    assert all(g == pytest.approx(0.1, abs=0.04) for g in gaps[1:3]), gaps  # after the second and third: the fast interval
+    assert all(g == pytest.approx(0.05, abs=0.03) for g in gaps[3:]), gaps  # four within a minute: half of it
     labels = dict(provider="openai", model="gpt-4o-mini", region="default", check="chat")
     # a run of server errors counts twice as evidence, however long it is
     assert sample(metrics, "llm_probe_evidence_failures_total", **labels) == 2
@@ -198,6 +199,28 @@ async def test_reload_with_same_settings_keeps_running_tasks(sim: Sim) -> None:
         scheduler.configure(targets_for(sim.url, ["openai"], interval="20s", timeout="1s"))
         assert next(iter(scheduler._tasks.values())) is not task  # noqa: SLF001
         await scheduler.stop()
+
+
+def test_suspicion_cadence_tiers() -> None:
+    # one suspicious outcome: recheck; two within the window: fast; four within a minute (an outage under way): half
+    # of fast; back to fast, then to recheck, as they age out of the minute and the window; then the grid alone
+    suspicion = Suspicion(window=120.0, recheck=7.5, fast=3.0)
+    cadence = []
+    for now in (0.0, 7.5, 10.5, 13.5):
+        suspicion.observe(now, True)
+        cadence.append(suspicion.next_recheck(now) - now)
+    assert cadence == [7.5, 3.0, 3.0, 1.5]
+    for now in (15.0, 16.5):
+        suspicion.observe(now, False)
+        assert suspicion.next_recheck(now) == now + 1.5
+    suspicion.observe(60.5, False)  # the minute now holds three of the four
+    assert suspicion.next_recheck(60.5) == 60.5 + 3.0
+    suspicion.observe(128.0, False)  # the window still holds two
+    assert suspicion.next_recheck(128.0) == 128.0 + 3.0
+    suspicion.observe(131.0, False)  # only the last one
+    assert suspicion.next_recheck(131.0) == 131.0 + 7.5
+    suspicion.observe(134.0, False)
+    assert suspicion.next_recheck(134.0) is None
 
 
 def test_a_slowish_answer_is_suspicious_by_default() -> None:

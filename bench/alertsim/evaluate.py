@@ -111,6 +111,7 @@ MATERIALISE = {
     "target:llm_probe_evidence_baseline:ratio": 240.0, "target:llm_probe_slow_baseline:ratio": 240.0,
     "target:llm_probe_evidence_p0:ratio": None, "target:llm_probe_slow_p0:ratio": None,
     "target:llm_availability_llr:partial_window": None, "target:llm_probe_evidence_failures:partial_window": None,
+    "target:llm_availability_llr:stay": None,
     "target:llm_availability_llr:partial": None, "provider_model_check:llm_availability_llr:partial": None, "target:llm_availability_llr:elevated_window": None, "target:llm_probe_evidence_failures:elevated_window": None, "target:llm_availability_llr:elevated": None, "provider_model_check:llm_availability_llr:elevated": None, "target:llm_latency_llr:slow": None,
 }
 
